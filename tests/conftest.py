@@ -1,0 +1,99 @@
+"""Shared fixtures: an isolated cache, a loopback HTTP server, and the bundled model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    content_type: str = "application/octet-stream"
+    delay: float = 0.0  # seconds to wait before sending the body
+    drip: float = 0.0  # seconds between 1-byte writes (a slow server)
+    truncate_to: int | None = None  # announce len(body) but send only this many bytes
+    hits: int = 0
+
+
+@dataclass
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1 whose answers the test decides, path by path."""
+
+    base: str
+    routes: dict[str, Route] = field(default_factory=dict)
+
+    def add(self, path: str, **kwargs: object) -> str:
+        self.routes[path] = Route(**kwargs)  # type: ignore[arg-type]
+        return self.base + path
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackServer]:
+    routes: dict[str, Route] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            route = routes.get(self.path)
+            if route is None:
+                self.send_error(404, "Not Found")
+                return
+            route.hits += 1
+            time.sleep(route.delay)
+            self.send_response(route.status)
+            self.send_header("Content-Type", route.content_type)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            body = route.body if route.truncate_to is None else route.body[: route.truncate_to]
+            try:
+                if route.drip:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(route.drip)
+                else:
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            if route.truncate_to is not None:
+                self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    loopback = LoopbackServer(f"http://127.0.0.1:{server.server_address[1]}", routes)
+    try:
+        yield loopback
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test gets empty download caches: nothing from the developer's machine leaks in."""
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    monkeypatch.setenv("XAI_TUTORIAL_CACHE", str(root / "xai"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """The bundled, genuinely pretrained EfficientNet-Lite0 (loaded once per session)."""
+    from xai_tutorial import load_classifier
+
+    return load_classifier("efficientnet_lite0")

@@ -1,0 +1,137 @@
+"""Command line: ``python -m xai_tutorial {classify,fetch} ...``, the tutorial's steps in a shell.
+
+Every failure a user can cause prints one ``error: ...`` line on stderr and exits non-zero,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from .downloads import DOWNLOADS, CacheError, DownloadError
+from .images import ImageLoadError
+
+EXIT_ERROR = 1
+
+#: Exceptions that are the user's input or environment, not a bug: printed as one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ImageLoadError,
+    DownloadError,
+    CacheError,
+    ValueError,
+    FileNotFoundError,
+)
+
+
+def _top_k(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 1000")
+    return value
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from .classification import load_classifier
+    from .images import load_image
+
+    image = load_image(args.source)  # fail on bad input before loading a model
+    classifier = load_classifier(args.model)
+    predictions = classifier.predict(image, k=args.top)
+    if args.json:
+        payload = {
+            "model": classifier.name,
+            "predictions": [
+                {"index": p.index, "label": p.label, "probability": p.probability}
+                for p in predictions
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"Prediction: {predictions[0].label}")
+    width = max(len(p.label) for p in predictions)
+    for rank, p in enumerate(predictions, 1):
+        print(f"{rank:>3}. {p.label:<{width}}  {p.probability:7.2%}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from .downloads import fetch, get_download
+
+    if args.list or (not args.all and not args.name):
+        for name in DOWNLOADS:
+            item = get_download(name)
+            state = "cached" if item.is_cached() else "not downloaded"
+            print(f"{name:<14} {state:<15} {item.description}")
+        return 0
+    names = list(DOWNLOADS) if args.all else [args.name]
+    failed = 0
+    for name in names:
+        try:
+            path = fetch(name, progress=not args.quiet)
+        except (DownloadError, CacheError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{name}: {path}")
+    return EXIT_ERROR if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m xai_tutorial",
+        description="Explain an image classifier: the tutorial's steps from the shell.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser(
+        "classify", help="classify a photo (the tutorial's step 2)", description=(
+            "Classify SOURCE (a file, http(s) URL or sample name such as 'chelsea') with an "
+            "ImageNet model and print the top-k classes."
+        )
+    )
+    classify.add_argument("source", metavar="SOURCE")
+    classify.add_argument(
+        "--model", default=None, help="efficientnet_lite0 or resnet18 (default: resnet18 when "
+        "cached, else the bundled efficientnet_lite0)"
+    )
+    classify.add_argument("--top", type=_top_k, default=5, metavar="K", help="classes to list")
+    classify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    classify.set_defaults(run=_classify)
+
+    fetch = commands.add_parser(
+        "fetch", help="download weights that do not ship with the package",
+        description="Download, verify and cache weights (the only command that downloads).",
+    )
+    fetch.add_argument("name", nargs="?", choices=list(DOWNLOADS), metavar="NAME",
+                       help=f"one of: {', '.join(DOWNLOADS)}")
+    fetch.add_argument("--all", action="store_true", help="fetch everything")
+    fetch.add_argument("--list", action="store_true", help="list what can be fetched")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(run=_fetch)
+
+    for register in EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+#: Functions that add further sub-commands (the CAM and NBDT lessons register theirs here).
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,314 @@
+"""Loading photos for the lessons: any source in, one RGB ``PIL.Image`` out.
+
+``load_image`` accepts a file path, an ``http(s)`` URL, raw bytes, a ``PIL.Image``, a numpy array,
+or the name of one of the bundled sample photos (see :data:`SAMPLES`). Whatever it is given, it
+returns an 8-bit RGB image with the EXIF orientation applied, or raises :class:`ImageLoadError`
+with one sentence naming the input and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Union
+from urllib.parse import urlparse
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]  # noqa: UP007
+
+#: Largest image, in pixels, that ``load_image`` decodes (a guard against decompression bombs).
+MAX_PIXELS = 64_000_000
+#: Largest HTTP body, in bytes, that ``load_image`` downloads.
+MAX_DOWNLOAD_BYTES = 25_000_000
+#: Whole-request deadline, in seconds, for an image URL.
+URL_TIMEOUT = 15.0
+
+_VECTOR_SUFFIXES = {".svg", ".svgz", ".eps", ".pdf", ".ai"}
+
+
+class ImageLoadError(ValueError):
+    """An image source could not be turned into an RGB picture; the message says which and why."""
+
+
+def _describe(source: object) -> str:
+    """A short name for ``source`` to put in an error message."""
+    if isinstance(source, (bytes, bytearray)):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, np.ndarray):
+        return f"<array of shape {source.shape} and dtype {source.dtype}>"
+    if isinstance(source, Image.Image):
+        return f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
+    text = str(source)
+    return repr(text if len(text) <= 200 else text[:197] + "...")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sample photos: scikit-image's bundled CC0 pictures, and composites built from them.
+
+
+def _skimage(name: str) -> Callable[[], Image.Image]:
+    def build() -> Image.Image:
+        import skimage.data
+
+        return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+
+    return build
+
+
+def _side_by_side() -> Image.Image:
+    cat, cup = SAMPLES["chelsea"](), SAMPLES["coffee"]()
+    height = cat.height
+    cup = cup.resize((round(cup.width * height / cup.height), height), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (cat.width + cup.width, height), "white")
+    canvas.paste(cat, (0, 0))
+    canvas.paste(cup, (cat.width, 0))
+    return canvas
+
+
+def _stacked() -> Image.Image:
+    cat, cup = SAMPLES["chelsea"](), SAMPLES["coffee"]()
+    width = cat.width
+    cup = cup.resize((width, round(cup.height * width / cup.width)), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (width, cat.height + cup.height), "white")
+    canvas.paste(cat, (0, 0))
+    canvas.paste(cup, (0, cat.height))
+    return canvas
+
+
+#: Offline sample photos by name. All come from scikit-image's bundled CC0 data.
+SAMPLES: dict[str, Callable[[], Image.Image]] = {
+    "chelsea": _skimage("chelsea"),  # a tabby cat, 451x300
+    "coffee": _skimage("coffee"),  # a cup of espresso, 600x400
+    "astronaut": _skimage("astronaut"),  # Eileen Collins, 512x512
+    "rocket": _skimage("rocket"),  # a rocket on the launch pad
+    "cat_and_coffee": _side_by_side,  # the cat left of the cup, 901x300
+    "cat_over_coffee": _stacked,  # the cat above the cup, 451x601
+}
+
+
+def sample_image(name: str) -> Image.Image:
+    """Return the bundled sample photo ``name`` (one of :data:`SAMPLES`) as an RGB image."""
+    try:
+        build = SAMPLES[name]
+    except KeyError:
+        raise ImageLoadError(
+            f"{name!r}: no such sample photo; choose one of {', '.join(SAMPLES)}"
+        ) from None
+    return build()
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB: alpha over white, 16-bit rescaled, CMYK converted."""
+    image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        if mode == "F":
+            low, high = float(array.min()), float(array.max())
+            array = (array - low) / (high - low or 1.0) * 255.0
+        else:
+            # 16-bit data scaled into 8 bits (65535 -> 255), never clipped.
+            top = 65535.0 if array.max() <= 65535 else float(array.max())
+            array = np.clip(array, 0, None) / top * 255.0
+        return Image.fromarray(np.round(array).astype(np.uint8)).convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    elif mode == "LA" or mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    if image.mode == "1":
+        image = image.convert("L")
+    try:
+        return image.convert("RGB")
+    except (ValueError, OSError) as exc:
+        raise ImageLoadError(f"{name}: cannot convert image mode {mode!r} to RGB ({exc})") from exc
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    if not data:
+        raise ImageLoadError(f"{name}: the file is empty (0 bytes)")
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
+        raise ImageLoadError(
+            f"{name}: SVG is a vector format, which is not supported; export it to PNG or JPEG"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"{name}: image is {width}x{height} = {width * height:,} pixels, more than "
+                    f"the limit of {max_pixels:,} (a possible decompression bomb)"
+                )
+            image.seek(0)  # animated images: the first frame
+            image.load()
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(f"{name}: refused as a possible decompression bomb ({exc})") from exc
+    except UnidentifiedImageError:
+        kind = "text" if _looks_like_text(data) else "data"
+        raise ImageLoadError(
+            f"{name}: not an image (its {kind} is in no format Pillow can read)"
+        ) from None
+    except OSError as exc:
+        message = str(exc)
+        if "truncated" in message.lower():
+            raise ImageLoadError(f"{name}: the image file is truncated ({message})") from None
+        raise ImageLoadError(f"{name}: the image data is corrupt ({message})") from None
+    except (ValueError, SyntaxError, EOFError) as exc:  # raised by some of Pillow's decoders
+        raise ImageLoadError(f"{name}: the image data is corrupt ({exc})") from None
+    return _to_rgb(image, name)
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        data[:1024].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _from_array(array: np.ndarray, name: str) -> Image.Image:
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ImageLoadError(
+            f"{name}: an image array must be HxW, HxWx3 or HxWx4 (channels last), "
+            f"not shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ImageLoadError(f"{name}: the array is empty")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageLoadError(f"{name}: the array holds NaN or infinite values")
+        if array.min() < 0 or array.max() > 1:
+            raise ImageLoadError(f"{name}: a float image array must hold values in [0, 1]")
+        array = np.round(array * 255).astype(np.uint8)
+    elif array.dtype == np.uint16:
+        array = np.round(array.astype(np.float64) / 65535 * 255).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        if array.min() < 0 or array.max() > 255:
+            raise ImageLoadError(
+                f"{name}: integer array of dtype {array.dtype} has values outside 0..255"
+            )
+        array = array.astype(np.uint8)
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(array)), name)
+
+
+def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> bytes:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    try:
+        with requests.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
+            if response.status_code >= 400:
+                raise ImageLoadError(
+                    f"{name}: the server answered HTTP {response.status_code} {response.reason}"
+                )
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+                raise ImageLoadError(f"{name}: the server sent {kind!r}, not an image")
+            length = response.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) > max_bytes:
+                raise ImageLoadError(
+                    f"{name}: the image is {int(length):,} bytes, over the {max_bytes:,}-byte cap"
+                )
+            body = bytearray()
+            # read1 returns what has arrived (at most 64 KiB), so the deadline is checked
+            # often even when a server trickles bytes.
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise ImageLoadError(f"{name}: the image is over the {max_bytes:,}-byte cap")
+                if time.monotonic() > deadline:
+                    raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
+            return bytes(body)
+    except requests.Timeout:
+        raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer") from None
+    except requests.ConnectionError as exc:
+        reason = str(exc.args[0] if exc.args else exc)
+        raise ImageLoadError(f"{name}: could not connect ({reason[:160]})") from None
+    except requests.RequestException as exc:
+        raise ImageLoadError(f"{name}: download failed ({exc})") from None
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    timeout: float = URL_TIMEOUT,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+) -> Image.Image:
+    """Load ``source`` as an 8-bit RGB ``PIL.Image``.
+
+    Args:
+        source: a file path, an ``http(s)://`` URL, encoded image bytes, a ``PIL.Image``, a numpy
+            array (HxW, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1]), or the name of a
+            sample photo from :data:`SAMPLES` (used when no file of that name exists).
+        max_pixels: refuse images with more pixels than this (decompression bombs).
+        timeout: whole-request deadline in seconds for URLs.
+        max_bytes: refuse URL bodies larger than this.
+
+    Returns:
+        The image in RGB with EXIF orientation applied; transparency is composited on white,
+        16-bit data is rescaled to 8 bits, animated images give their first frame.
+
+    Raises:
+        ImageLoadError: naming the input and what is wrong with it.
+    """
+    name = _describe(source)
+    if isinstance(source, Image.Image):
+        return _to_rgb(source, name)
+    if isinstance(source, np.ndarray):
+        return _from_array(source, name)
+    if isinstance(source, (bytes, bytearray)):
+        return _decode(bytes(source), name, max_pixels)
+    if not isinstance(source, (str, Path)):
+        raise ImageLoadError(
+            f"{name}: cannot load an image from a {type(source).__name__}; give a path, URL, "
+            "bytes, PIL image or numpy array"
+        )
+    text = str(source)
+    scheme = urlparse(text).scheme.lower() if isinstance(source, str) else ""
+    if "://" in text and scheme:
+        if scheme not in ("http", "https"):
+            raise ImageLoadError(
+                f"{name}: URL scheme {scheme!r} is not supported; use http:// or https://"
+            )
+        data = _read_url(text, name, timeout, max_bytes)
+        return _decode(data, name, max_pixels)
+    path = Path(text).expanduser()
+    if not path.exists():
+        if isinstance(source, str) and text in SAMPLES:
+            return sample_image(text)
+        raise ImageLoadError(
+            f"{name}: no such file (sample photos by name: {', '.join(SAMPLES)})"
+        )
+    if path.is_dir():
+        raise ImageLoadError(f"{name}: is a directory, not an image file")
+    if path.suffix.lower() in _VECTOR_SUFFIXES:
+        raise ImageLoadError(
+            f"{name}: {path.suffix} is a vector format, which is not supported; "
+            "export it to PNG or JPEG"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: cannot read the file ({exc.strerror})") from None
+    return _decode(data, name, max_pixels)
