@@ -82,3 +82,51 @@ def test_fetch_list_is_offline(tmp_path):
     result = run("fetch", "--list", cwd=tmp_path)
     assert result.returncode == 0
     assert "resnet18" in result.stdout and "not downloaded" in result.stdout
+
+
+def test_cam_writes_both_files_and_json(tmp_path):
+    result = run("cam", "cat_and_coffee", "--label", "espresso", "--out", "maps", "--json",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["label"] == "espresso" and payload["index"] == 967
+    row, col = payload["peak"]
+    assert 0 <= row < 300 and col >= 451  # on the cup, in input-image pixels
+    from PIL import Image
+
+    for key in ("heatmap", "combined"):
+        assert Image.open(tmp_path / payload[key]).size == (901, 300)
+
+
+def test_cam_text_output(tmp_path):
+    result = run("cam", "chelsea", "--alpha", "0.3", "--scale", "shared", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Class: Egyptian cat (index 285")
+    assert lines[1] == " * Wrote heatmap to heatmap.jpg"
+    assert lines[2] == " * Wrote combined to combined.jpg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["combined.jpg", "heatmap.jpg"]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("--label", "espreso"), "close matches: 'espresso'"),
+        (("--class", "1000"), "out of range"),
+        (("--alpha", "1.5"), "not between 0 and 1"),
+        (("--cmap", "rainbowz"), "not a matplotlib colormap"),
+        (("--class", "3", "--label", "cat"), "not allowed with"),
+    ],
+)
+def test_cam_bad_options_write_nothing(tmp_path, args, words):
+    result = run("cam", "chelsea", *args, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert words in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cam_out_is_a_file(tmp_path):
+    (tmp_path / "taken").write_text("keep")
+    result = run("cam", "chelsea", "--out", "taken", cwd=tmp_path)
+    assert result.returncode == 1 and "is a file" in result.stderr
+    assert (tmp_path / "taken").read_text() == "keep"

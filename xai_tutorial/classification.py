@@ -283,7 +283,7 @@ def plot_steps(classifier: Classifier, image: ImageSource):
     steps = show_steps(classifier, image)
     figure = Figure(figsize=(4 * len(steps), 3.2))
     axes = figure.subplots(1, len(steps))
-    for ax, (name, picture) in zip(axes, steps.items()):
+    for ax, (name, picture) in zip(axes, steps.items(), strict=False):
         ax.imshow(picture)
         ax.set_title(f"{name}: {picture.width}x{picture.height}")
         ax.axis("off")

@@ -46,8 +46,8 @@ class TryYourPhoto:
 def try_your_photo(classifier: Classifier, k: int = 5):
     """An upload button and URL box that classify a learner's own photo."""
     import ipywidgets as widgets
-    from matplotlib.figure import Figure
     from IPython.display import display
+    from matplotlib.figure import Figure
 
     from .classification import plot_predictions
 

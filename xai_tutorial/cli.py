@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .downloads import DOWNLOADS, CacheError, DownloadError
 from .images import ImageLoadError
@@ -34,6 +34,62 @@ def _top_k(text: str) -> int:
     if not 1 <= value <= 1000:
         raise argparse.ArgumentTypeError(f"{value} is not between 1 and 1000")
     return value
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1")
+    return value
+
+
+def _cam(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .cam import class_activation_maps, colorize, peak, save_cam, scale_maps, upsample
+    from .classification import load_classifier
+    from .images import load_image
+
+    image = load_image(args.source)
+    colorize(np.zeros((1, 1)), args.cmap)  # a bad --cmap fails before any work
+    classifier = load_classifier(args.model)
+    if args.label is not None:
+        index = classifier.class_index(args.label)
+    elif args.class_index is not None:
+        index = args.class_index
+        if not 0 <= index < len(classifier.categories):
+            raise ValueError(
+                f"--class {index}: out of range 0..{len(classifier.categories) - 1}"
+                " (use --label NAME to choose by name)"
+            )
+    else:
+        index = None
+    if args.scale == "shared" or index is None:
+        result = class_activation_maps(classifier, image)  # all classes: the shared range
+        index = int(result.logits.argmax()) if index is None else index
+        raw = result.maps[index]
+    else:
+        result = class_activation_maps(classifier, image, [index])
+        raw = result.maps[0]
+    map01 = scale_maps(raw, args.scale, result.maps if args.scale == "shared" else None)
+    full = upsample(map01, (image.height, image.width))
+    heatmap, combined = save_cam(image, full, args.out, alpha=args.alpha, cmap=args.cmap)
+    probability = float(result.probabilities[index])
+    label = classifier.categories[index]
+    if args.json:
+        payload = {
+            "index": index, "label": label, "probability": probability,
+            "peak": list(peak(full)), "heatmap": str(heatmap), "combined": str(combined),
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"Class: {label} (index {index}, probability {probability:.2%})")
+    print(f" * Wrote heatmap to {heatmap}")
+    print(f" * Wrote combined to {combined}")
+    return 0
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -115,13 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
     fetch.set_defaults(run=_fetch)
 
-    for register in EXTRA_COMMANDS:
-        register(commands)
+    cam = commands.add_parser(
+        "cam", help="Class Activation Map of a photo (the tutorial's step 3)", description=(
+            "Write heatmap.jpg and combined.jpg (the map over the photo, at the photo's size) for "
+            "one class: the top prediction unless --class or --label says otherwise."
+        )
+    )
+    cam.add_argument("source", metavar="SOURCE")
+    which = cam.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="class_index", type=int, metavar="INDEX",
+                       help="ImageNet class index (0-999)")
+    which.add_argument("--label", metavar="NAME", help="class name, e.g. 'espresso'")
+    cam.add_argument("--model", default=None, help="as for classify")
+    cam.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
+                     help="heatmap opacity: 0 = photo only, 1 = heatmap only (default 0.5)")
+    cam.add_argument("--scale", choices=("minmax", "shared"), default="minmax",
+                     help="minmax: the map on its own; shared: one range for all classes")
+    cam.add_argument("--cmap", default="jet", help="matplotlib colormap (default jet)")
+    cam.add_argument("--out", default=".", metavar="DIR", help="output folder (default: here)")
+    cam.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cam.set_defaults(run=_cam)
     return parser
-
-
-#: Functions that add further sub-commands (the CAM and NBDT lessons register theirs here).
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

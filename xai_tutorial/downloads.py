@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from ._files import atomic_path
 
 #: Seconds to wait for a download server before giving up.
 DOWNLOAD_TIMEOUT = 30.0
@@ -144,19 +145,6 @@ def _check_hash(item: Download, actual: str) -> None:
         )
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False
-    )
-    try:
-        with handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def verify(item: Download) -> Path:
     """Check a cached file against its known or recorded hash; return its path.
 
@@ -223,15 +211,9 @@ def fetch(
             return verify(item)
         except CacheError:
             pass  # a stale or corrupt copy: download a fresh one over it
-    folder = item.path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        dir=folder, prefix=f".{item.filename}.", suffix=".part", delete=False
-    )
-    handle.close()
-    partial = Path(handle.name)
+    item.path.parent.mkdir(parents=True, exist_ok=True)
     host = urlparse(item.url).netloc
-    try:
+    with atomic_path(item.path) as partial:
         downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout, stream=True)
         try:
             downloader(item.url, str(partial), None)
@@ -256,12 +238,10 @@ def fetch(
         actual = sha256_of(partial)
         _check_hash(item, actual)
         size = partial.stat().st_size
-        os.replace(partial, item.path)
-        record = {"name": item.name, "url": item.url, "size": size, "sha256": actual}
-        _atomic_write_text(item.record_path, json.dumps(record, indent=2) + "\n")
-        return item.path
-    finally:
-        partial.unlink(missing_ok=True)
+    record = {"name": item.name, "url": item.url, "size": size, "sha256": actual}
+    with atomic_path(item.record_path) as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")
+    return item.path
 
 
 def status() -> dict[str, bool]:

@@ -1,0 +1,244 @@
+"""Class Activation Maps: exact values on hand-built nets, the identity, hooks, the real model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from xai_tutorial import Classifier
+from xai_tutorial.cam import (
+    blend,
+    capture,
+    class_activation_maps,
+    colorize,
+    find_cam_layers,
+    hook_count,
+    overlay,
+    peak,
+    save_cam,
+    scale_maps,
+    tutorial_transposed_cam,
+    upsample,
+)
+
+
+class TinyNet(nn.Module):
+    """conv(1x1, identity on 2 of 3 channels) -> ReLU -> GAP -> Linear(2 -> 3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, kernel_size=1, bias=False)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 3)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.weight[0, 0] = 1.0  # F_0 = relu(x_0)
+            self.conv.weight[1, 1] = 1.0  # F_1 = relu(x_1)
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]))
+            self.fc.bias.copy_(torch.tensor([0.5, -1.0, 0.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
+
+
+@pytest.fixture
+def tiny() -> Classifier:
+    return Classifier("tiny", TinyNet(), ["a", "b", "c"], resize=2, crop=2,
+                      mean=(0, 0, 0), std=(1, 1, 1))
+
+
+def non_square_input() -> torch.Tensor:
+    """(1, 3, 2, 3): two rows, three columns."""
+    x = torch.zeros(1, 3, 2, 3)
+    x[0, 0] = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    x[0, 1] = torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 2.0]])  # the -1 is cut by the ReLU
+    return x
+
+
+def test_exact_maps_on_a_hand_built_net(tiny):
+    result = class_activation_maps(tiny, non_square_input())
+    f0 = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    f1 = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    assert result.maps.shape == (3, 2, 3)  # rows x columns, as in the input
+    assert torch.equal(result.maps[0], f0)
+    assert torch.equal(result.maps[1], 2 * f1)
+    assert torch.equal(result.maps[2], f0 - f1)
+    assert result.classes == [0, 1, 2]
+
+
+def test_identity_on_the_hand_built_net(tiny):
+    result = class_activation_maps(tiny, non_square_input())
+    expected_logits = torch.tensor([3.5 + 0.5, 2 * 0.5 - 1.0, 3.5 - 0.5])
+    assert torch.allclose(result.logits, expected_logits)
+    assert result.identity_error() < 1e-6
+
+
+def test_class_order_follows_the_request(tiny):
+    result = class_activation_maps(tiny, non_square_input(), classes=[2, 0])
+    assert result.classes == [2, 0]
+    full = class_activation_maps(tiny, non_square_input())
+    assert torch.equal(result.maps[0], full.maps[2]) and torch.equal(result.maps[1], full.maps[0])
+    assert torch.equal(result.bias, torch.tensor([0.0, 0.5]))
+
+
+def test_the_tutorial_transposes_non_square_maps(tiny):
+    result = class_activation_maps(tiny, non_square_input(), classes=[0])
+    buggy = tutorial_transposed_cam(result.features, result.weights[0])
+    assert buggy.shape == (3, 2)  # columns x rows: transposed
+    assert torch.equal(buggy, result.maps[0].T)
+
+
+def test_hooks_are_removed_and_mode_restored(tiny):
+    tiny.model.train()
+    class_activation_maps(tiny, non_square_input())
+    assert hook_count(tiny.model) == 0 and tiny.model.training
+    with pytest.raises(RuntimeError):
+        class_activation_maps(tiny, torch.zeros(1, 4, 2, 2))  # 4 channels: conv fails inside
+    assert hook_count(tiny.model) == 0 and tiny.model.training
+    with pytest.raises(KeyError), capture(tiny.model, "pool"):
+        raise KeyError("anything")
+    assert hook_count(tiny.model) == 0
+    assert not any(k.startswith("features") for k in dict(tiny.model.named_parameters()))
+
+
+def test_layer_discovery_and_overrides():
+    from torchvision.models import resnet18
+
+    assert find_cam_layers(resnet18(weights=None)) == ("avgpool", "fc")
+    with pytest.raises(ValueError, match="pass pooling_layer"):
+        find_cam_layers(nn.Sequential(nn.Conv2d(3, 3, 1)))
+    net = Classifier("tiny", TinyNet(), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="'nope'"):
+        class_activation_maps(net, non_square_input(), pooling_layer="nope")
+    with pytest.raises(ValueError, match="not a linear layer"):
+        class_activation_maps(net, non_square_input(), fc_layer="conv")
+    with pytest.raises(ValueError, match="out of range"):
+        class_activation_maps(net, non_square_input(), classes=[3])
+
+
+def test_torchvision_resnet_identity():
+    from torchvision.models import resnet18
+
+    torch.manual_seed(0)
+    net = Classifier("r18", resnet18(weights=None), [str(i) for i in range(1000)])
+    result = class_activation_maps(net, torch.randn(1, 3, 96, 160))
+    assert result.maps.shape == (1000, 3, 5)
+    assert result.identity_error() < 1e-4
+
+
+def test_upsample_keeps_rows_and_columns():
+    small = torch.zeros(2, 4)
+    small[0, 3] = 1.0  # top-right cell
+    big = upsample(small, (20, 40))
+    assert big.shape == (20, 40)
+    row, col = peak(big)
+    assert row < 5 and col >= 30
+
+
+def test_scales():
+    maps = torch.stack([torch.tensor([[0.0, 4.0]]), torch.tensor([[1.0, 2.0]])])
+    minmax = scale_maps(maps, "minmax")
+    assert torch.equal(minmax, torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]]))
+    shared = scale_maps(maps, "shared")
+    assert torch.equal(shared, torch.tensor([[[0.0, 1.0]], [[0.25, 0.5]]]))  # weaker looks weaker
+    with pytest.raises(ValueError, match="choose one of"):
+        scale_maps(maps, "log")
+
+
+def test_colormap_is_matplotlibs_in_rgb():
+    import matplotlib
+
+    jet = colorize(torch.tensor([[0.0, 1.0]]), "jet")
+    expected = (np.array(matplotlib.colormaps["jet"]([0.0, 1.0]))[:, :3] * 255).round()
+    assert np.array_equal(jet[0], expected.astype(np.uint8))
+    assert jet[0, 1].tolist() == [128, 0, 0]  # jet's top is dark red, in RGB order
+    with pytest.raises(ValueError, match="not a matplotlib colormap"):
+        colorize(torch.zeros(1, 1), "nope")
+
+
+def test_alpha_is_heatmap_opacity():
+    photo = np.full((2, 2, 3), 200, np.uint8)
+    heat = np.zeros((2, 2, 3), np.uint8)
+    assert np.array_equal(blend(photo, heat, 0.0), photo)
+    assert np.array_equal(blend(photo, heat, 1.0), heat)
+    assert blend(photo, heat, 0.25)[0, 0, 0] == 150
+    with pytest.raises(ValueError, match="between 0"):
+        blend(photo, heat, 1.5)
+    picture = Image.new("RGB", (6, 4), (10, 20, 30))
+    assert overlay(picture, torch.zeros(2, 3), alpha=0.0).size == (6, 4)
+
+
+def test_save_cam_writes_both_files_at_image_size(tmp_path):
+    picture = Image.new("RGB", (50, 30), (0, 128, 255))
+    heat_path, combined_path = save_cam(picture, torch.rand(3, 5), tmp_path / "out", alpha=0.4)
+    assert [p.name for p in (heat_path, combined_path)] == ["heatmap.jpg", "combined.jpg"]
+    assert Image.open(heat_path).size == (50, 30) and Image.open(combined_path).size == (50, 30)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["combined.jpg", "heatmap.jpg"]
+
+
+def test_save_cam_bad_input_writes_nothing(tmp_path):
+    picture = Image.new("RGB", (50, 30))
+    with pytest.raises(ValueError, match="alpha"):
+        save_cam(picture, torch.rand(3, 5), tmp_path / "out", alpha=-1)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("keep me")
+    with pytest.raises(ValueError, match="is a file"):
+        save_cam(picture, torch.rand(3, 5), tmp_path / "file")
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+# ----------------------------------------------------------------------------------------------
+# The bundled, really pretrained model
+
+
+def test_identity_for_all_1000_classes(bundled):
+    result = class_activation_maps(bundled, "chelsea")
+    assert result.maps.shape[0] == 1000
+    assert result.features.shape[0] == 1280
+    assert result.identity_error() < 1e-4
+    assert hook_count(bundled.model) == 0
+
+
+def test_whole_image_is_covered(bundled):
+    result = class_activation_maps(bundled, "cat_and_coffee")
+    assert result.image.size == (901, 300)
+    height, width = result.input_size
+    assert height == 224 and abs(width / height - 901 / 300) < 0.02  # no crop
+    assert result.maps.shape[1:] == (7, 21)
+
+
+CAT = 285  # Egyptian cat, the model's cat class for chelsea
+ESPRESSO = 967
+
+
+@pytest.mark.parametrize(
+    "sample, cat_side, cup_side",
+    [("cat_and_coffee", lambda r, c: c < 451, lambda r, c: c >= 451),
+     ("cat_over_coffee", lambda r, c: r < 300, lambda r, c: r >= 300)],
+)
+def test_cat_lights_up_the_cat_and_espresso_the_cup(bundled, sample, cat_side, cup_side):
+    result = class_activation_maps(bundled, sample, [CAT, ESPRESSO])
+    size = (result.image.height, result.image.width)
+    cat_peak = peak(upsample(result.maps[0], size))
+    cup_peak = peak(upsample(result.maps[1], size))
+    assert cat_side(*cat_peak), cat_peak
+    assert cup_side(*cup_peak), cup_peak
+
+
+def test_matches_torchcam(bundled):
+    from torchcam.methods import CAM
+
+    x = bundled.preprocess("cat_and_coffee", crop=False)
+    ours = class_activation_maps(bundled, x, [CAT, ESPRESSO])
+    model = bundled.model
+    theirs = []
+    with CAM(model, target_layer="_swish", fc_layer="_fc") as extractor:
+        for index in (CAT, ESPRESSO):  # torchcam takes one class per batch item
+            scores = model(x)
+            theirs.append(extractor(index, scores, normalized=False)[0][0])
+    assert torch.allclose(torch.stack(theirs), ours.maps, atol=1e-4)
+    assert hook_count(model) == 0

@@ -1,0 +1,100 @@
+"""The CAM explorer's model object (no browser) and its widget view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xai_tutorial.cam import hook_count
+from xai_tutorial.cam_explorer import CAMExplorer, cam_explorer
+
+
+@pytest.fixture
+def counted(bundled):
+    """The bundled classifier with a counter of model forward calls."""
+    calls = []
+    handle = bundled.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    yield bundled, calls
+    handle.remove()
+
+
+def test_one_model_call_then_only_reblending(counted):
+    classifier, calls = counted
+    explorer = CAMExplorer(classifier, "cat_and_coffee")
+    assert len(calls) == 1
+    first = explorer.render()
+    assert first.shape == (300, 901, 3)
+    explorer.set_alpha(0.9)
+    second = explorer.render()
+    assert not np.array_equal(first, second)
+    explorer.set_class("espresso")
+    explorer.set_cmap("viridis")
+    explorer.set_scale("shared")
+    for alpha in np.linspace(0, 1, 11):
+        explorer.set_alpha(float(alpha))
+        explorer.render()
+    explorer.set_class(285)
+    explorer.render_png()
+    assert len(calls) == 1  # every change re-blended cached arrays
+
+
+def test_defaults_and_labels(bundled):
+    explorer = CAMExplorer(bundled, "chelsea", k=3)
+    assert [p.label for p in explorer.top] == ["Egyptian cat", "tabby", "tiger cat"]
+    assert explorer.class_index == 285 and explorer.alpha == 0.5
+    assert explorer.label.startswith("Egyptian cat (") and "rank 1 of 1000" in explorer.label
+    explorer.set_class("espresso")
+    assert explorer.label.startswith("espresso (")
+
+
+def test_alpha_extremes(bundled):
+    explorer = CAMExplorer(bundled, "chelsea")
+    explorer.set_alpha(0.0)
+    assert np.array_equal(explorer.render(), np.asarray(explorer.image))
+    explorer.set_alpha(1.0)
+    assert np.array_equal(explorer.render(), explorer.heat())
+
+
+def test_shared_scale_shows_weaker_evidence_weaker(bundled):
+    explorer = CAMExplorer(bundled, "chelsea")
+    explorer.set_scale("shared")
+    explorer.set_class(285)
+    strong = float(explorer.map01().max())
+    explorer.set_class("golf ball")
+    weak = float(explorer.map01().max())
+    assert weak < strong
+    explorer.set_scale("minmax")
+    assert float(explorer.map01().max()) == pytest.approx(1.0, abs=0.01)  # bilinear softens
+
+
+def test_bad_choices_raise(bundled):
+    explorer = CAMExplorer(bundled, "chelsea")
+    with pytest.raises(ValueError, match="close matches"):
+        explorer.set_class("espreso")
+    with pytest.raises(ValueError, match="out of range"):
+        explorer.set_class(1000)
+    with pytest.raises(ValueError):
+        explorer.set_alpha(1.5)
+    with pytest.raises(ValueError):
+        explorer.set_cmap("nope")
+    with pytest.raises(ValueError):
+        explorer.set_scale("log")
+    assert explorer.class_index == 285 and explorer.alpha == 0.5
+
+
+def test_view_updates_on_widget_changes(counted):
+    classifier, calls = counted
+    view = cam_explorer(classifier, "cat_and_coffee")
+    top_choice, search = view.children[0].children
+    alpha, cmap = view.children[1].children
+    caption, picture = view.children[3], view.children[4]
+    before = picture.value
+    alpha.value = 0.8
+    assert picture.value != before
+    after_alpha = picture.value
+    top_choice.value = top_choice.options[1][1]
+    assert picture.value != after_alpha
+    assert classifier.categories[top_choice.value] in caption.value
+    search.value = "espresso"
+    assert "espresso" in caption.value
+    assert len(calls) == 1 and hook_count(classifier.model) == 1  # only the counter's own hook
