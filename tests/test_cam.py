@@ -105,6 +105,13 @@ def test_hooks_are_removed_and_mode_restored(tiny):
     assert not any(k.startswith("features") for k in dict(tiny.model.named_parameters()))
 
 
+def test_mixed_training_modes_are_restored_exactly(tiny):
+    tiny.model.eval()
+    tiny.model.conv.train()  # a model in mixed modes, e.g. while fine-tuning one layer
+    class_activation_maps(tiny, non_square_input())
+    assert [m.training for m in tiny.model.modules()] == [False, True, False, False, False]
+
+
 def test_layer_discovery_and_overrides():
     from torchvision.models import resnet18
 

@@ -75,7 +75,7 @@ def capture(model: nn.Module, layer: str, what: Literal["input", "output"] = "in
     """Record the input (or output) of ``model.<layer>`` during the forward passes in the block.
 
     The model is switched to eval mode inside the block; on leaving it, by any route, the hook is
-    removed and the model's training mode is restored, so nothing of the capture survives.
+    removed and every module's training mode is restored, so nothing of the capture survives.
 
     Yields:
         A dict that holds the tensor under ``"features"`` once the layer has run.
@@ -86,14 +86,18 @@ def capture(model: nn.Module, layer: str, what: Literal["input", "output"] = "in
     def hook(_: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         store["features"] = (inputs[0] if what == "input" else output).detach()
 
-    was_training = model.training
+    # Remember each module's own mode (a model may mix them) and switch only if needed:
+    # model.eval() walks every module, which costs more than the CAM product itself.
+    training = [m for m in model.modules() if m.training]
     handle = module.register_forward_hook(hook)
     try:
-        model.eval()
+        if training:
+            model.eval()
         yield store
     finally:
         handle.remove()
-        model.train(was_training)
+        for m in training:
+            m.training = True
 
 
 def hook_count(model: nn.Module) -> int:
@@ -245,6 +249,7 @@ def class_activation_maps(
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of ``(K, h, w)`` or ``(h, w)`` maps to ``size = (H, W)`` (rows, columns)."""
+    maps = maps.detach()
     batch = maps if maps.ndim == 3 else maps[None]
     out = F.interpolate(batch[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return out if maps.ndim == 3 else out[0]
@@ -268,6 +273,7 @@ def scale_maps(
     """
     if scale not in SCALES:
         raise ValueError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
+    maps = maps.detach()
     batch = maps if maps.ndim == 3 else maps[None]
     if scale == "minmax":
         lo = batch.amin(dim=(1, 2), keepdim=True)
@@ -283,7 +289,7 @@ def colorize(map01: torch.Tensor | np.ndarray, cmap: str = "jet") -> np.ndarray:
     """An ``(H, W)`` map in [0, 1] as ``(H, W, 3)`` uint8 RGB, through a matplotlib colormap."""
     import matplotlib
 
-    values = map01.numpy() if isinstance(map01, torch.Tensor) else np.asarray(map01)
+    values = map01.detach().cpu().numpy() if isinstance(map01, torch.Tensor) else np.asarray(map01)
     try:
         colormap = matplotlib.colormaps[cmap]
     except KeyError:
@@ -367,3 +373,62 @@ def tutorial_transposed_cam(features: torch.Tensor, weight_row: torch.Tensor) ->
     (the picture is merely mirrored along its diagonal); on a non-square one the shape is wrong.
     """
     return (features.permute(2, 1, 0) * weight_row).sum(2)  # what .T does to a 3-D tensor
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures for the lesson
+
+
+def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = "jet"):
+    """The raw map as its small grid of cells, with a colour bar of its values."""
+    from matplotlib.figure import Figure
+
+    h, w = map_.shape
+    figure = Figure(figsize=(1.2 + 0.45 * w, 0.6 + 0.45 * h))
+    ax = figure.subplots()
+    shown = ax.imshow(map_.detach().cpu().numpy(), cmap=cmap)
+    figure.colorbar(shown, ax=ax)
+    ax.set_title(f"{title} ({h}x{w})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+def plot_overlays(
+    image: ImageSource,
+    maps: dict[str, torch.Tensor],
+    *,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    scale: Scale = "minmax",
+    reference: torch.Tensor | None = None,
+    columns: int | None = None,
+):
+    """Raw maps, titled, each scaled, upsampled to the image and laid over it.
+
+    With ``scale="shared"`` the range comes from ``reference`` (e.g. ``result.maps``, all classes)
+    or, by default, from the maps shown.
+    """
+    from matplotlib.figure import Figure
+
+    picture = load_image(image)
+    size = (picture.height, picture.width)
+    if scale == "shared" and reference is None:
+        lo = min(float(m.min()) for m in maps.values())
+        hi = max(float(m.max()) for m in maps.values())
+        reference = torch.tensor([lo, hi])
+    columns = columns or len(maps)
+    rows = -(-len(maps) // columns)
+    aspect = picture.height / picture.width
+    figure = Figure(figsize=(4.2 * columns, 4.2 * aspect * rows + 0.5))
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax, (title, map_) in zip(axes, maps.items(), strict=False):
+        map01 = scale_maps(map_, scale, reference if scale == "shared" else None)
+        ax.imshow(overlay(picture, upsample(map01, size), alpha=alpha, cmap=cmap))
+        ax.set_title(title)
+        ax.axis("off")
+    for ax in axes[len(maps):]:
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
