@@ -85,11 +85,6 @@ def apply() -> None:
 
     import json
 
-    import networkx as nx
-    import numpy as np
-    import sklearn.cluster
-    from networkx.readwrite import json_graph
-
     import nbdt.analysis
     import nbdt.data.custom
     import nbdt.graph
@@ -97,6 +92,10 @@ def apply() -> None:
     import nbdt.loss
     import nbdt.model
     import nbdt.utils
+    import networkx as nx
+    import numpy as np
+    import sklearn.cluster
+    from networkx.readwrite import json_graph
 
     links = {"edges": "links"} if _networkx_has_edges_keyword() else {}
 
