@@ -63,6 +63,17 @@ notebooks: setup
 	cd notebooks && for nb in [0-9]*.ipynb; do \
 	  $(CLEAN_CACHES) ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
+# The notebooks in a real JupyterLab, in Debian's headless Chromium (Playwright drives it; it never
+# downloads a browser of its own). Screenshots: test-output/browser/.
+/usr/bin/chromium:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "Please install Debian's chromium and chromium-driver packages"; exit 1; fi
+
+test-browser: setup data /usr/bin/chromium
+	rm -rf test-output/browser .venv/empty-cache
+	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
+
 fetch: setup
 	$(BIN)/python -m xai_tutorial fetch --all
 

@@ -130,3 +130,36 @@ def test_cam_out_is_a_file(tmp_path):
     result = run("cam", "chelsea", "--out", "taken", cwd=tmp_path)
     assert result.returncode == 1 and "is a file" in result.stderr
     assert (tmp_path / "taken").read_text() == "keep"
+
+
+SNEAKER = str(Path(__file__).resolve().parents[1] / "assets" / "fashion" / "7-sneaker.png")
+
+
+def test_nbdt_default_is_the_bundled_fashion_model(tmp_path):
+    result = run("nbdt", SNEAKER, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Prediction: Sneaker // Decisions: ")
+    assert "footwear (" in result.stdout and result.stdout.count("\n") == 1
+    assert "Using the fashion NBDT" in result.stderr and "fetch nbdt_cifar10" in result.stderr
+
+
+def test_nbdt_json(tmp_path):
+    result = run("nbdt", SNEAKER, "--model", "fashion", "--soft", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["model"] == "fashion" and payload["prediction"] == "Sneaker"
+    assert set(payload["decisions"][0]) == {"name", "probability"}
+    assert payload["decisions"][-1]["name"] == "Sneaker"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [(("chelsea", "--model", "cifar10"), "fetch nbdt_cifar10"),
+     (("missing.png",), "no such file"),
+     (("chelsea", "--model", "imagenet"), "invalid choice")],
+)
+def test_nbdt_errors_are_one_line(tmp_path, args, words):
+    result = run("nbdt", *args, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert words in result.stderr
+    assert len([line for line in result.stderr.splitlines() if "error: " in line]) == 1

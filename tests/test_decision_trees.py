@@ -16,9 +16,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from xai_tutorial import CacheError
+from xai_tutorial import CacheError, nbdt_compat
 from xai_tutorial import downloads as dl
-from xai_tutorial import nbdt_compat
 from xai_tutorial.decision_trees import (
     CIFAR10_CLASSES,
     FASHION_CLASSES,
@@ -92,7 +91,8 @@ def test_explanations_on_the_test_images(fashion):
             # "footwear" already names the sneaker + boot node, so nbdt gives the node above it
             # the next-deepest hypernym the three share
             assert "covering" in names, names
-        if truth in ("T-shirt/top", "Shirt", "Pullover", "Coat") and explanation.prediction == truth:
+        clothes = ("T-shirt/top", "Shirt", "Pullover", "Coat")
+        if truth in clothes and explanation.prediction == truth:
             assert "artifact" in names and ("garment" in names or "clothing" in names), names
     assert right >= 8
 
@@ -145,7 +145,7 @@ def test_tree_picture(fashion):
     figure = plot_tree(fashion, explanation)
     texts = [t.get_text() for t in figure.axes[0].texts]
     assert "footwear" in texts and explanation.prediction in texts
-    assert f"{explanation.decisions[0].probability:.1%}" in texts
+    assert f"{explanation.decisions[0].probability:.2%}" in texts
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"
@@ -250,3 +250,19 @@ def test_cifar10_unsafe_checkpoint_is_refused(tmp_path):
     torch.save({"net": {}, "payload": Exploit()}, path)
     with pytest.raises(ValueError, match="not a loadable checkpoint"):
         load_cifar10_checkpoint(path)
+
+
+def test_lesson_helpers(fashion, tmp_path):
+    from xai_tutorial.decision_trees import TryYourPhotoNBDT, metrics_table, node_scores
+
+    rows = node_scores(fashion, ASSETS[7])
+    assert [name for name, _, _ in rows] == ["artifact", "whole"]
+    assert all(abs(a - b) < 1e-4 for _, a, b in rows)
+    table = metrics_table().splitlines()
+    assert len(table) == 3 and "hard NBDT" in table[0] and table[2].startswith("after")
+    state = TryYourPhotoNBDT(fashion)
+    assert state.figure() is None and "Upload" in state.headline
+    state.classify(ASSETS[9])
+    assert state.headline.startswith("Prediction: Ankle boot // ") and state.figure() is not None
+    state.classify(str(tmp_path / "missing.png"))
+    assert "no such file" in state.headline and state.figure() is None

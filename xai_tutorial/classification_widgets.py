@@ -1,7 +1,7 @@
-"""Lesson 01's "try your own photo" widget: a plain model object plus an ipywidgets view.
+"""Lesson 01's "try your own photo" widget: a plain model object plus the shared view.
 
 :class:`TryYourPhoto` holds the state and logic and is tested without a browser;
-:func:`try_your_photo` wraps it in a FileUpload, a URL box and an output area.
+:func:`try_your_photo` wraps it in :func:`xai_tutorial.widgets.photo_upload_view`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,21 @@ class TryYourPhoto:
         self.error = ""
         return self.predictions
 
+    def figure(self):
+        """The photo beside its top-k bar chart, or ``None`` before a successful upload."""
+        if not self.predictions or self.image is None:
+            return None
+        from matplotlib.figure import Figure
+
+        from .classification import plot_predictions
+
+        figure = Figure(figsize=(10, 3.2))
+        left, right = figure.subplots(1, 2)
+        left.imshow(self.image)
+        left.axis("off")
+        plot_predictions(self.predictions, ax=right)
+        return figure
+
     @property
     def headline(self) -> str:
         if self.error:
@@ -45,46 +60,6 @@ class TryYourPhoto:
 
 def try_your_photo(classifier: Classifier, k: int = 5):
     """An upload button and URL box that classify a learner's own photo."""
-    import ipywidgets as widgets
-    from IPython.display import display
-    from matplotlib.figure import Figure
+    from .widgets import photo_upload_view
 
-    from .classification import plot_predictions
-
-    state = TryYourPhoto(classifier, k)
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload photo")
-    url = widgets.Text(
-        placeholder="https://... (an image URL)", description="or URL:", continuous_update=False
-    )
-    go = widgets.Button(description="Classify URL")
-    headline = widgets.HTML(state.headline)
-    output = widgets.Output()
-
-    def show() -> None:
-        headline.value = f"<b>{state.headline}</b>"
-        output.clear_output(wait=True)
-        if state.predictions and state.image is not None:
-            with output:
-                figure = Figure(figsize=(10, 3.2))
-                left, right = figure.subplots(1, 2)
-                left.imshow(state.image)
-                left.axis("off")
-                plot_predictions(state.predictions, ax=right)
-                display(figure)
-
-    def on_upload(change: dict) -> None:
-        files = change["new"]
-        if files:
-            state.classify(bytes(files[0]["content"]))
-            show()
-
-    def on_url(_: object) -> None:
-        state.classify(url.value.strip())
-        show()
-
-    upload.observe(on_upload, names="value")
-    go.on_click(on_url)
-    url.observe(on_url, names="value")  # Enter or leaving the box
-    view = widgets.VBox([widgets.HBox([upload, url, go]), headline, output])
-    view.state = state  # for tests and curious learners
-    return view
+    return photo_upload_view(TryYourPhoto(classifier, k))

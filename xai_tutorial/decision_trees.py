@@ -333,7 +333,8 @@ def load_cifar10_checkpoint(path: Path) -> dict[str, torch.Tensor]:
         with torch.serialization.safe_globals(allowed):
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors come in many types
-        raise ValueError(f"{path}: not a loadable checkpoint ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a loadable checkpoint ({first})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(data).__name__}")
     return data
@@ -370,7 +371,7 @@ def load_nbdt(name: str = "fashion", soft: bool = False) -> NBDTExplainer:
         # verified checkpoint from our cache instead.
         model = kind(pretrained=False, dataset="CIFAR10", arch=arch, model=build())
         model.load_state_dict(load_cifar10_checkpoint(checkpoint))
-        from nbdt.utils import hierarchy_to_path_graph, dataset_to_default_path_wnids
+        from nbdt.utils import dataset_to_default_path_wnids, hierarchy_to_path_graph
 
         path_graph = Path(hierarchy_to_path_graph("CIFAR10", "induced-wrn28_10_cifar10"))
         path_wnids = Path(dataset_to_default_path_wnids("CIFAR10"))
@@ -449,7 +450,7 @@ def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, 
         ax.plot([x0, x1], [y0, y1], color="#d62728" if hot else "#bbbbbb",
                 linewidth=2.5 if hot else 1.0, zorder=1)
         if hot:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, f"{probability[child]:.1%}", fontsize=8,
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, f"{probability[child]:.2%}", fontsize=8,
                     color="#d62728", ha="center", va="center",
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"}, zorder=3)
     for node, (x, y) in positions.items():
@@ -469,3 +470,86 @@ def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, 
     ax.axis("off")
     ax.figure.tight_layout()
     return ax.figure
+
+
+# ----------------------------------------------------------------------------------------------
+# Lesson helpers
+
+
+@dataclass
+class TryYourPhotoNBDT:
+    """State of lesson 03's upload widget: explain a learner's photo with an NBDT."""
+
+    explainer: NBDTExplainer
+    explanation: Explanation | None = None
+    error: str = ""
+
+    def classify(self, source: ImageSource) -> Explanation | None:
+        from .images import ImageLoadError
+
+        try:
+            self.explanation, self.error = self.explainer.explain(source), ""
+        except ImageLoadError as exc:
+            self.explanation, self.error = None, str(exc)
+        return self.explanation
+
+    @property
+    def headline(self) -> str:
+        if self.error:
+            return f"Could not use that photo: {self.error}"
+        if self.explanation is None:
+            return "Upload a photo or paste an image URL."
+        return str(self.explanation)
+
+    def figure(self):
+        return None if self.explanation is None else plot_tree(self.explainer, self.explanation)
+
+
+def try_your_photo_nbdt(explainer: NBDTExplainer):
+    """Upload a photo and see the NBDT's decisions on the tree."""
+    from .widgets import photo_upload_view
+
+    return photo_upload_view(TryYourPhotoNBDT(explainer))
+
+
+@torch.no_grad()
+def node_scores(explainer: NBDTExplainer, image: ImageSource, node: str | None = None):
+    """At ``node`` (default: the root), each child's score two ways: from the averaged leaf
+    weights, ``w_k . f(x) + b_k``, and from nbdt's rule (mean of the leaves' logits).
+
+    Returns:
+        ``[(child name, score from averaged weights, score from nbdt), ...]``
+    """
+    from nbdt.loss import HardTreeSupLoss
+
+    net = explainer.network
+    x = explainer.preprocess(load_image(image))
+    features = torch.flatten(net.pool(net.features(x)), 1)[0]
+    logits = net.fc(features[None])
+    rules = {n.wnid: n for n in explainer.nbdt.rules.nodes}
+    parents = {c for _, c in explainer.edges}
+    node = node or next(p for p, _ in explainer.edges if p not in parents)
+    wnids = explainer.path_wnids.read_text().split()
+    children = [c for p, c in explainer.edges if p == node]
+
+    def leaves(n: str) -> list[int]:
+        kids = [c for p, c in explainer.edges if p == n]
+        return [wnids.index(n)] if not kids else [i for k in kids for i in leaves(k)]
+
+    weights = explainer.node_weights()[node]
+    ours = weights @ features + torch.stack([net.fc.bias[leaves(c)].mean() for c in children])
+    theirs = HardTreeSupLoss.get_output_sub(logits, rules[node])[0]
+    return [(explainer.labels[c], float(a), float(b))
+            for c, a, b in zip(children, ours, theirs, strict=True)]
+
+
+def metrics_table() -> str:
+    """The shipped model's before/after accuracies as a small text table."""
+    metrics = shipped_metrics()
+    rows = [("", "network", "hard NBDT", "soft NBDT")]
+    for key, name in (("before_tree_supervision", "before tree supervision"),
+                      ("after_tree_supervision", "after tree supervision")):
+        m = metrics[key]
+        rows.append((name, f"{m['network']:.1%}", f"{m['nbdt_hard']:.1%}",
+                     f"{m['nbdt_soft']:.1%}"))
+    return "\n".join(f"{a:<25}{b:>10}{c:>11}{d:>11}" for a, b, c, d in rows)

@@ -1,0 +1,220 @@
+"""What a learner sees: the notebooks in a real JupyterLab, driven in Debian's headless Chromium.
+
+Run with ``make test-browser``. JupyterLab is started from ``.venv`` on 127.0.0.1 (a free port, a
+random token, no browser of its own) on a copy of ``notebooks/``; Playwright drives
+``/usr/bin/chromium``. Everything started here is stopped at the end, also on failure.
+Screenshots go to ``test-output/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "test-output" / "browser"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+BAD_WIDGET_TEXT = ("Error displaying widget", "Failed to load model class")
+RUN_TIMEOUT_MS = 240_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", work / "notebooks",
+                    ignore=shutil.ignore_patterns("*.jpg", ".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "assets", work / "assets")  # the notebooks read ../assets
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"),
+           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
+    command = [
+        str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work / 'notebooks'}",
+        "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    log = open(work / "lab.log", "w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((work / "lab.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield f"{base}/lab/tree/{{notebook}}?token={token}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its kernels
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  "--disable-quic"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{request.node.name}-final.png"))
+    context.close()
+
+
+def shot(page, name: str, element=None) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (element or page).screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def open_and_run_all(page, lab: str, notebook: str) -> None:
+    """Open a notebook, then Kernel > Restart Kernel and Run All Cells, and wait for the end."""
+    page.goto(lab.format(notebook=notebook))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
+    page.locator(".jp-Dialog-button.jp-mod-accept", has_text="Restart").click()
+    last = page.locator(".jp-Notebook .jp-CodeCell").last
+    # Every code cell gets a number when done; none shows [*] at the end.
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        }""",
+        timeout=RUN_TIMEOUT_MS,
+    )
+    last.scroll_into_view_if_needed()
+
+
+def assert_no_errors(page) -> None:
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    texts = [errors.nth(i).inner_text() for i in range(errors.count())]
+    assert not [t for t in texts if "Error" in t or "Traceback" in t], texts
+    body = page.locator(".jp-Notebook").inner_text()
+    for bad in BAD_WIDGET_TEXT:
+        assert bad not in body, bad
+
+
+@pytest.mark.parametrize("notebook", [
+    "00_setup.ipynb", "01_pretrained_classifier.ipynb", "02_class_activation_maps.ipynb",
+    "03_neural_backed_decision_trees.ipynb",
+])
+def test_restart_and_run_all_has_no_errors(page, lab, notebook):
+    open_and_run_all(page, lab, notebook)
+    assert_no_errors(page)
+    shot(page, f"run-all-{notebook.removesuffix('.ipynb')}")
+
+
+def test_cam_explorer_renders_and_reacts(page, lab):
+    open_and_run_all(page, lab, "02_class_activation_maps.ipynb")
+    assert_no_errors(page)
+    explorer = page.locator(".widget-vbox", has=page.locator(".widget-image")).last
+    explorer.scroll_into_view_if_needed()
+    image = explorer.locator(".widget-image")
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+    caption = explorer.locator(".widget-html", has_text="Class Activation Map of")
+    shot(page, "cam-explorer-initial", explorer)
+    first_src, first_caption = image.get_attribute("src"), caption.inner_text()
+
+    handle = explorer.locator(".widget-slider .noUi-handle").first
+    handle.focus()
+    for _ in range(6):
+        handle.press("ArrowRight")  # alpha 0.5 -> 0.8
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(),
+                                                                     first_src])
+    after_alpha = image.get_attribute("src")
+    assert "0.80" in explorer.locator(".widget-readout").first.inner_text()
+    assert caption.inner_text() == first_caption  # alpha does not change the class
+    shot(page, "cam-explorer-alpha-0.8", explorer)
+
+    dropdown = explorer.locator("select").first
+    second = dropdown.locator("option").nth(1).inner_text()
+    dropdown.select_option(index=1)
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(),
+                                                                     after_alpha])
+    label = second.rsplit(" (", 1)[0]
+    page.wait_for_function("([el, want]) => el.innerText.includes(want)",
+                           arg=[caption.element_handle(), label])
+    assert caption.inner_text() != first_caption
+    shot(page, "cam-explorer-second-class", explorer)
+    assert_no_errors(page)
+
+
+def test_classifier_chart_and_upload(page, lab):
+    open_and_run_all(page, lab, "01_pretrained_classifier.ipynb")
+    assert_no_errors(page)
+    chart = page.locator(".jp-CodeCell", has_text="plot_predictions(predictions").locator(
+        ".jp-OutputArea-output img")
+    chart.scroll_into_view_if_needed()
+    assert chart.evaluate("el => el.naturalWidth") > 300
+    shot(page, "classifier-top5-chart", chart)
+
+    widget = page.locator(".widget-vbox", has=page.locator(".widget-upload")).last
+    widget.scroll_into_view_if_needed()
+    widget.locator("input[type=file]").set_input_files(str(ROOT / "assets" /
+                                                           "cat_and_coffee.png"))
+    headline = widget.locator(".widget-html")
+    page.wait_for_function("el => el.innerText.startsWith('Prediction:')",
+                           arg=headline.element_handle(), timeout=60_000)
+    assert headline.inner_text() == "Prediction: Egyptian cat"
+    widget.locator(".widget-output img").first.wait_for()
+    shot(page, "classifier-upload", widget)
+
+
+def test_nbdt_explanation_and_tree(page, lab):
+    open_and_run_all(page, lab, "03_neural_backed_decision_trees.ipynb")
+    assert_no_errors(page)
+    cell = page.locator(".jp-CodeCell", has_text="explanation = tree.explain(sneaker)")
+    cell.scroll_into_view_if_needed()
+    text = cell.locator(".jp-OutputArea-output").first.inner_text()
+    assert text.startswith("Prediction: Sneaker // Decisions: ") and "footwear (" in text
+    tree = cell.locator(".jp-OutputArea-output img")
+    assert tree.evaluate("el => el.naturalWidth") > 400
+    shot(page, "nbdt-explanation-and-tree", cell)
