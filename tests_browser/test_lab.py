@@ -8,7 +8,9 @@ Screenshots go to ``test-output/browser/``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +41,31 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("lab")
-    shutil.copytree(ROOT / "notebooks", work / "notebooks",
-                    ignore=shutil.ignore_patterns("*.jpg", ".ipynb_checkpoints"))
+    # The notebooks without their saved outputs: everything checked below comes from this run.
+    (work / "notebooks").mkdir()
+    for source in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        book = nbformat.read(source, as_version=4)
+        for cell in book.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        book.metadata.pop("widgets", None)
+        nbformat.write(book, work / "notebooks" / source.name)
     shutil.copytree(ROOT / "assets", work / "assets")  # the notebooks read ../assets
     port, token = free_port(), secrets.token_hex(16)
+    # Fresh settings and workspaces: no layout restored from an earlier run, no news pop-up, and
+    # every cell kept in the page (JupyterLab 4 otherwise renders only the cells in view).
+    settings = work / "settings"
+    for name, values in {
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false", "checkForUpdates": False},
+    }.items():
+        (settings / name).parent.mkdir(parents=True, exist_ok=True)
+        (settings / name).write_text(json.dumps(values))
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(work / "config"),
-           "JUPYTER_RUNTIME_DIR": str(work / "runtime")}
+           "JUPYTER_RUNTIME_DIR": str(work / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings),
+           "JUPYTERLAB_WORKSPACES_DIR": str(work / "workspaces")}
     command = [
         str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
@@ -67,7 +89,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((work / "lab.log").read_text()[-3000:]) from None
                 time.sleep(0.5)
-        yield f"{base}/lab/tree/{{notebook}}?token={token}"
+        yield f"{base}/lab/tree/{{notebook}}?reset&token={token}"
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its kernels
         try:
@@ -112,50 +134,56 @@ def shot(page, name: str, element=None) -> None:
     (element or page).screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def open_and_run_all(page, lab: str, notebook: str) -> None:
+def notebook(page):
+    """The notebook panel on screen (others may be open behind it)."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+def open_and_run_all(page, lab: str, name: str) -> None:
     """Open a notebook, then Kernel > Restart Kernel and Run All Cells, and wait for the end."""
-    page.goto(lab.format(notebook=notebook))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=90_000)
+    page.goto(lab.format(notebook=name))
+    panel = notebook(page)
+    panel.locator(".jp-Cell").first.wait_for(timeout=90_000)
+    # the kernel has started and is idle (status bar: "Python 3 (ipykernel) | Idle")
+    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for(timeout=90_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
     page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel and Run All Cells").click()
-    page.locator(".jp-Dialog-button.jp-mod-accept", has_text="Restart").click()
-    last = page.locator(".jp-Notebook .jp-CodeCell").last
-    # Every code cell gets a number when done; none shows [*] at the end.
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    # Every code cell gets a number when done (they start empty); none shows [*].
     page.wait_for_function(
         """() => {
-            const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+            const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
             return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
         }""",
         timeout=RUN_TIMEOUT_MS,
     )
-    last.scroll_into_view_if_needed()
 
 
 def assert_no_errors(page) -> None:
-    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    errors = notebook(page).locator(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     texts = [errors.nth(i).inner_text() for i in range(errors.count())]
     assert not [t for t in texts if "Error" in t or "Traceback" in t], texts
-    body = page.locator(".jp-Notebook").inner_text()
+    body = notebook(page).inner_text()
     for bad in BAD_WIDGET_TEXT:
         assert bad not in body, bad
 
 
-@pytest.mark.parametrize("notebook", [
+@pytest.mark.parametrize("name", [
     "00_setup.ipynb", "01_pretrained_classifier.ipynb", "02_class_activation_maps.ipynb",
     "03_neural_backed_decision_trees.ipynb",
 ])
-def test_restart_and_run_all_has_no_errors(page, lab, notebook):
-    open_and_run_all(page, lab, notebook)
+def test_restart_and_run_all_has_no_errors(page, lab, name):
+    open_and_run_all(page, lab, name)
     assert_no_errors(page)
-    shot(page, f"run-all-{notebook.removesuffix('.ipynb')}")
+    shot(page, f"run-all-{name.removesuffix('.ipynb')}")
 
 
 def test_cam_explorer_renders_and_reacts(page, lab):
     open_and_run_all(page, lab, "02_class_activation_maps.ipynb")
     assert_no_errors(page)
-    explorer = page.locator(".widget-vbox", has=page.locator(".widget-image")).last
+    explorer = notebook(page).locator(".widget-vbox", has=page.locator(".widget-image")).last
     explorer.scroll_into_view_if_needed()
     image = explorer.locator(".widget-image")
     page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
@@ -174,14 +202,16 @@ def test_cam_explorer_renders_and_reacts(page, lab):
     assert caption.inner_text() == first_caption  # alpha does not change the class
     shot(page, "cam-explorer-alpha-0.8", explorer)
 
-    dropdown = explorer.locator("select").first
+    page.wait_for_timeout(1500)  # let the last alpha update land
+    after_alpha = image.get_attribute("src")
+    dropdown = explorer.locator(".widget-dropdown select").first
     second = dropdown.locator("option").nth(1).inner_text()
     dropdown.select_option(index=1)
-    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(),
-                                                                     after_alpha])
-    label = second.rsplit(" (", 1)[0]
+    label = re.split(r"\s\(", second)[0]  # the browser shows "cup\xa0(2.0%)"
     page.wait_for_function("([el, want]) => el.innerText.includes(want)",
                            arg=[caption.element_handle(), label])
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(),
+                                                                     after_alpha])
     assert caption.inner_text() != first_caption
     shot(page, "cam-explorer-second-class", explorer)
     assert_no_errors(page)
@@ -190,16 +220,18 @@ def test_cam_explorer_renders_and_reacts(page, lab):
 def test_classifier_chart_and_upload(page, lab):
     open_and_run_all(page, lab, "01_pretrained_classifier.ipynb")
     assert_no_errors(page)
-    chart = page.locator(".jp-CodeCell", has_text="plot_predictions(predictions").locator(
-        ".jp-OutputArea-output img")
-    chart.scroll_into_view_if_needed()
-    assert chart.evaluate("el => el.naturalWidth") > 300
-    shot(page, "classifier-top5-chart", chart)
+    cell = notebook(page).locator(".jp-CodeCell", has_text="plot_predictions(predictions")
+    cell.scroll_into_view_if_needed()
+    chart = cell.locator(".jp-OutputArea-output img")
+    page.wait_for_function("el => el.complete && el.naturalWidth > 300",
+                           arg=chart.element_handle())
+    shot(page, "classifier-top5-chart", cell)
 
-    widget = page.locator(".widget-vbox", has=page.locator(".widget-upload")).last
+    widget = notebook(page).locator(".widget-vbox", has=page.locator(".widget-upload")).last
     widget.scroll_into_view_if_needed()
-    widget.locator("input[type=file]").set_input_files(str(ROOT / "assets" /
-                                                           "cat_and_coffee.png"))
+    with page.expect_file_chooser() as chooser:  # what a learner does: click, pick a file
+        widget.locator(".widget-upload").click()
+    chooser.value.set_files(str(ROOT / "assets" / "cat_and_coffee.png"))
     headline = widget.locator(".widget-html")
     page.wait_for_function("el => el.innerText.startsWith('Prediction:')",
                            arg=headline.element_handle(), timeout=60_000)
@@ -211,7 +243,7 @@ def test_classifier_chart_and_upload(page, lab):
 def test_nbdt_explanation_and_tree(page, lab):
     open_and_run_all(page, lab, "03_neural_backed_decision_trees.ipynb")
     assert_no_errors(page)
-    cell = page.locator(".jp-CodeCell", has_text="explanation = tree.explain(sneaker)")
+    cell = notebook(page).locator(".jp-CodeCell", has_text="explanation = tree.explain(sneaker)")
     cell.scroll_into_view_if_needed()
     text = cell.locator(".jp-OutputArea-output").first.inner_text()
     assert text.startswith("Prediction: Sneaker // Decisions: ") and "footwear (" in text
