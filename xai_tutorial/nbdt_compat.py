@@ -7,7 +7,8 @@ nbdt is the library lesson 03 is about, so we keep it and mend it in one place:
 * importing ``nbdt.utils`` runs ``stty size``, which prints noise on stdout and stderr;
 * ``np.float`` (removed in numpy 2) in ``ConfusionMatrix.normalize``;
 * every node of a hierarchy re-reads the graph JSON and the wnids file: ~2,000 reads for the
-  ImageNet hierarchy. We read each file once per build;
+  ImageNet hierarchy. We read each file once per build, look up each node's leaves once, index
+  wnids with a dict, and defer the WordNet look-up ``Node`` makes but never uses;
 * without WordNet every node is named '(generated)', though the graph JSON has the names in its
   ``label`` fields. Names now come from those labels; WordNet is needed only to build new
   hierarchies.
@@ -129,16 +130,60 @@ def apply() -> None:
         return _wnid_cache[key]  # shared within a build; nbdt never mutates it
 
     original_get_leaves = nbdt.graph.get_leaves
+    original_get_leaf_weights = nbdt.graph.get_leaf_weights
+
+    def children_of(graph: nx.DiGraph) -> dict[str, list[str]]:
+        """The graph's adjacency as plain lists (once per graph during a build)."""
+        key = (id(graph), "children")
+        if key not in _leaves_cache or _leaves_cache[key][0] is not graph:  # type: ignore[operator]
+            _leaves_cache[key] = (graph, {n: list(graph.succ[n]) for n in graph})  # type: ignore[index]
+        return _leaves_cache[key][1]  # type: ignore[index,return-value]
 
     def get_leaves(graph: nx.DiGraph, root: object = None) -> Iterator[str]:
-        """nbdt's leaves of ``root``, remembered per graph during a build (a BFS per call)."""
-        if _leaves_cache is None:
+        """nbdt's leaves of ``root`` in nbdt's own order, remembered during a build.
+
+        nbdt iterates ``nx.descendants(G, root) | {root}``: a set filled in breadth-first order.
+        We fill the same set in the same order from plain lists, so its iteration order (and so
+        every float sum downstream) is exactly nbdt's.
+        """
+        if _leaves_cache is None or root is None:
             yield from original_get_leaves(graph, root)
             return
         key = (id(graph), root)
         if key not in _leaves_cache or _leaves_cache[key][0] is not graph:
-            _leaves_cache[key] = (graph, tuple(original_get_leaves(graph, root)))
+            children = children_of(graph)
+            seen, order, frontier = {root}, [], [root]
+            while frontier:
+                following = []
+                for node in frontier:
+                    for child in children[node]:
+                        if child not in seen:
+                            seen.add(child)
+                            order.append(child)
+                            following.append(child)
+                frontier = following
+            nodes = {child for child in order} | {root}
+            _leaves_cache[key] = (graph, tuple(n for n in nodes if not children[n]))
         yield from _leaves_cache[key][1]
+
+    def get_leaf_weights(graph: nx.DiGraph, node: str, weight: float = 1) -> dict[str, float]:
+        """nbdt's recursion, same arithmetic in the same order, on plain lists."""
+        if _leaves_cache is None:
+            return original_get_leaf_weights(graph, node, weight)
+        children = children_of(graph)
+
+        def walk(node: str, weight: float) -> dict[str, float]:
+            kids = children[node]
+            if not kids:
+                return {node: weight}
+            share = weight / float(len(kids))
+            weights: dict[str, float] = {}
+            for child in kids:
+                for wnid, value in walk(child, share).items():
+                    weights[wnid] = weights.get(wnid, 0) + value
+            return weights
+
+        return walk(node, weight)
 
     original_wnid_to_synset = nbdt.graph.wnid_to_synset
     synsets: dict[str, object] = {}
@@ -151,6 +196,16 @@ def apply() -> None:
                 else nbdt.graph.FakeSynset(wnid)
             )
         return synsets[wnid]
+
+    class LazySynset:
+        """Resolves ``wnid_to_synset`` on first use. ``Node.__init__`` stores a synset it never
+        reads; looking it up eagerly loads all of WordNet (seconds) during every build."""
+
+        def __init__(self, wnid: str) -> None:
+            self._wnid = wnid
+
+        def __getattr__(self, name: str):
+            return getattr(wnid_to_synset(self._wnid), name)
 
     def wnid_to_name(wnid: str) -> str:
         label = _labels.get(wnid)
@@ -184,6 +239,7 @@ def apply() -> None:
             ("read_graph", read_graph),
             ("get_wnids", get_wnids),
             ("get_leaves", get_leaves),
+            ("get_leaf_weights", get_leaf_weights),
             ("wnid_to_synset", wnid_to_synset),
             ("wnid_to_name", wnid_to_name),
             ("AgglomerativeClustering", AgglomerativeClustering),
@@ -191,6 +247,7 @@ def apply() -> None:
             if hasattr(module, name):
                 setattr(module, name, value)
     nbdt.analysis.ConfusionMatrix.normalize = staticmethod(normalize)
+    nbdt.data.custom.wnid_to_synset = LazySynset
 
     node = nbdt.data.custom.Node
     original_get_wnid_to_node = node.get_wnid_to_node

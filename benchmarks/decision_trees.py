@@ -1,6 +1,6 @@
 """nbdt hierarchy build time, patched vs as shipped, and per-image explain time.
 
-    .venv/bin/python benchmarks/nbdt.py [--unpatched-runs N]
+    .venv/bin/python benchmarks/decision_trees.py [--unpatched-runs N]
 
 Builds the decision rules of nbdt's shipped Imagenet1000 hierarchy (~2,000 nodes) in fresh
 processes, timing only the build (after imports). Goal (issue 4): <= 0.5 s patched.
