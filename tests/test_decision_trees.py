@@ -230,6 +230,8 @@ def test_cifar10_fetch_then_explain_offline(served_cifar10):
     assert names[-1] == explanation.prediction or names[-1] in ("car", "plane")
     assert all(not re.fullmatch(r"n\d{8}", n) for n in names)
     assert plot_tree(explainer, explanation) is not None
+    weights = explainer.node_weights()  # pytorchcv-style networks call their layer .output
+    assert weights[explainer.root].shape == (len(explainer.children[explainer.root]), 8)
 
 
 def test_cifar10_checkpoint_tampered_after_download(served_cifar10):

@@ -32,7 +32,7 @@ import torch
 from nbdt.analysis import HardEmbeddedDecisionRules, SoftEmbeddedDecisionRules
 dataset, graph, wnids, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 classes = [str(i) for i in range(n)]
-logits = torch.load(sys.argv[5])
+logits = torch.load(sys.argv[5], weights_only=True)
 out = {}
 for name, kind in (("hard", HardEmbeddedDecisionRules), ("soft", SoftEmbeddedDecisionRules)):
     rules = kind(dataset, graph, wnids, classes)

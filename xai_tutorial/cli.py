@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .downloads import DOWNLOADS, CacheError, DownloadError
 from .images import ImageLoadError
@@ -26,24 +26,23 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _top_k(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 1000")
-    return value
+def _bounded(convert: Callable[[str], float], low: float, high: float, noun: str):
+    """An argparse type: ``convert(text)`` within ``[low, high]``, else a one-line error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
+        return value
+
+    return parse
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1")
-    return value
+_top_k = _bounded(int, 1, 1000, "a whole number")
+_alpha = _bounded(float, 0.0, 1.0, "a number")
 
 
 def _cam(args: argparse.Namespace) -> int:

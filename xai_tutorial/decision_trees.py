@@ -255,23 +255,37 @@ class NBDTExplainer:
         """Classify ``image`` and say which decisions led there."""
         return self.explain_tensor(self.preprocess(load_image(image)))[0]
 
-    def node_weights(self) -> dict[str, torch.Tensor]:
-        """Each inner node's child weight vectors: the mean of the ``fc`` rows of its leaves."""
-        fc = self.network.fc if hasattr(self.network, "fc") else self.network.output
-        rows = fc.weight.detach()
-        wnids = self.path_wnids.read_text().split()
+    @property
+    def children(self) -> dict[str, list[str]]:
+        """Each inner node's children, in the hierarchy's order."""
         children: dict[str, list[str]] = {}
         for parent, child in self.edges:
             children.setdefault(parent, []).append(child)
+        return children
 
-        def leaves(node: str) -> list[int]:
-            if node not in children:
-                return [wnids.index(node)]
-            return [i for c in children[node] for i in leaves(c)]
+    @property
+    def root(self) -> str:
+        targets = {child for _, child in self.edges}
+        return next(parent for parent, _ in self.edges if parent not in targets)
 
+    def leaf_indices(self, node: str) -> list[int]:
+        """The class indices of the leaves under ``node`` (itself, if a leaf)."""
+        wnids = self.path_wnids.read_text().split()
+        children = self.children
+
+        def walk(n: str) -> list[int]:
+            return [wnids.index(n)] if n not in children else [i for c in children[n]
+                                                               for i in walk(c)]
+
+        return walk(node)
+
+    def node_weights(self) -> dict[str, torch.Tensor]:
+        """Each inner node's child weight vectors: the mean of the ``fc`` rows of its leaves."""
+        fc = getattr(self.network, "fc", None) or self.network.output  # pytorchcv: .output
+        rows = fc.weight.detach()
         return {
-            node: torch.stack([rows[leaves(c)].mean(0) for c in kids])
-            for node, kids in children.items()
+            node: torch.stack([rows[self.leaf_indices(c)].mean(0) for c in kids])
+            for node, kids in self.children.items()
         }
 
 
@@ -305,8 +319,8 @@ def _cifar_preprocess(image: Image.Image) -> torch.Tensor:
 def load_fashion_network(path: Path | None = None) -> FashionCNN:
     """The shipped Fashion-MNIST CNN (trained with tree supervision), in eval mode."""
     model = FashionCNN()
-    state = torch.load(path or package_data("fashion", "weights.pt"), map_location="cpu",
-                       weights_only=True)
+    source = path or package_data("fashion", "weights.pt")
+    state = torch.load(source, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()})
     return model.eval()
@@ -325,10 +339,13 @@ CIFAR10_ARCH: tuple[str, Callable[[], nn.Module]] = ("wrn28_10_cifar10", _wrn28_
 def load_cifar10_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """Load nbdt's released checkpoint safely: ``weights_only=True`` plus numpy's scalar types,
     the only extra types such training checkpoints hold (e.g. a numpy ``acc``)."""
-    import numpy.core.multiarray as multiarray  # noqa: F401  (numpy 2 keeps the alias)
-
-    allowed = [np.dtype, np.core.multiarray.scalar, type(np.dtype(np.float64)),
-               type(np.dtype(np.float32)), type(np.dtype(np.int64))]
+    core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
+    scalar = core.multiarray.scalar
+    allowed: list = [
+        np.dtype, scalar,
+        (scalar, "numpy.core.multiarray.scalar"),  # the name in pickles made with numpy 1.x
+        *(type(np.dtype(kind)) for kind in (np.float64, np.float32, np.int64, np.int32)),
+    ]
     try:
         with torch.serialization.safe_globals(allowed):
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -416,12 +433,7 @@ def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, 
     """Draw the hierarchy top-down; the decision path, if given, in red with its probabilities."""
     from matplotlib.figure import Figure
 
-    children: dict[str, list[str]] = {}
-    parents: set[str] = set()
-    for parent, child in explainer.edges:
-        children.setdefault(parent, []).append(child)
-        parents.add(child)
-    root = next(n for n in children if n not in parents)
+    children, root = explainer.children, explainer.root
 
     positions: dict[str, tuple[float, float]] = {}
     next_x = [0.0]
@@ -527,17 +539,11 @@ def node_scores(explainer: NBDTExplainer, image: ImageSource, node: str | None =
     features = torch.flatten(net.pool(net.features(x)), 1)[0]
     logits = net.fc(features[None])
     rules = {n.wnid: n for n in explainer.nbdt.rules.nodes}
-    parents = {c for _, c in explainer.edges}
-    node = node or next(p for p, _ in explainer.edges if p not in parents)
-    wnids = explainer.path_wnids.read_text().split()
-    children = [c for p, c in explainer.edges if p == node]
-
-    def leaves(n: str) -> list[int]:
-        kids = [c for p, c in explainer.edges if p == n]
-        return [wnids.index(n)] if not kids else [i for k in kids for i in leaves(k)]
-
+    node = node or explainer.root
+    children = explainer.children[node]
     weights = explainer.node_weights()[node]
-    ours = weights @ features + torch.stack([net.fc.bias[leaves(c)].mean() for c in children])
+    bias = torch.stack([net.fc.bias[explainer.leaf_indices(c)].mean() for c in children])
+    ours = weights @ features + bias
     theirs = HardTreeSupLoss.get_output_sub(logits, rules[node])[0]
     return [(explainer.labels[c], float(a), float(b))
             for c, a, b in zip(children, ours, theirs, strict=True)]
