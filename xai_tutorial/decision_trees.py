@@ -204,6 +204,12 @@ class NBDTExplainer:
         self.path_wnids = Path(path_wnids)
         self.labels = read_labels(path_graph)
         self.edges = read_edges(path_graph)
+        self.wnids = self.path_wnids.read_text().split()  # leaf wnid of each class index
+        self.children: dict[str, list[str]] = {}  # each inner node's children, in order
+        for parent, child in self.edges:
+            self.children.setdefault(parent, []).append(child)
+        targets = {child for _, child in self.edges}
+        self.root = next(parent for parent, _ in self.edges if parent not in targets)
         self.preprocess = preprocess
         self.soft = soft
 
@@ -225,7 +231,7 @@ class NBDTExplainer:
         explanations = []
         for i, (row, path) in enumerate(zip(outputs, decisions, strict=True)):
             predicted = int(row.argmax())
-            leaf = self._leaf_wnid(predicted)
+            leaf = self.wnids[predicted]
             steps = []
             for parent, step in zip(path, path[1:], strict=False):  # path[0] is the root
                 node = step.get("node")
@@ -247,35 +253,16 @@ class NBDTExplainer:
         scores = HardTreeSupLoss.get_output_sub(logits[None], parent)[0].softmax(0)
         return float(scores[parent.children.index(child)])
 
-    def _leaf_wnid(self, index: int) -> str:
-        wnids = self.path_wnids.read_text().split()
-        return wnids[index]
-
     def explain(self, image: ImageSource) -> Explanation:
         """Classify ``image`` and say which decisions led there."""
         return self.explain_tensor(self.preprocess(load_image(image)))[0]
 
-    @property
-    def children(self) -> dict[str, list[str]]:
-        """Each inner node's children, in the hierarchy's order."""
-        children: dict[str, list[str]] = {}
-        for parent, child in self.edges:
-            children.setdefault(parent, []).append(child)
-        return children
-
-    @property
-    def root(self) -> str:
-        targets = {child for _, child in self.edges}
-        return next(parent for parent, _ in self.edges if parent not in targets)
-
     def leaf_indices(self, node: str) -> list[int]:
         """The class indices of the leaves under ``node`` (itself, if a leaf)."""
-        wnids = self.path_wnids.read_text().split()
-        children = self.children
-
         def walk(n: str) -> list[int]:
-            return [wnids.index(n)] if n not in children else [i for c in children[n]
-                                                               for i in walk(c)]
+            if n not in self.children:
+                return [self.wnids.index(n)]
+            return [i for c in self.children[n] for i in walk(c)]
 
         return walk(node)
 
