@@ -24,7 +24,6 @@ Two NBDTs are available through :func:`load_nbdt`:
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -138,15 +137,17 @@ def induce_hierarchy(
     return labels
 
 
+def read_hierarchy(path_graph: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """``({wnid: label}, [(parent, child), ...])`` from a graph JSON, in one read (no WordNet)."""
+    data = json.loads(Path(path_graph).read_text())
+    labels = {str(n["id"]): str(n.get("label") or "") for n in data["nodes"]}
+    edges = [(str(e["source"]), str(e["target"])) for e in data["links"]]
+    return labels, edges
+
+
 def read_labels(path_graph: Path) -> dict[str, str]:
     """``{wnid: label}`` from a graph JSON (no WordNet)."""
-    data = json.loads(Path(path_graph).read_text())
-    return {str(n["id"]): str(n.get("label") or "") for n in data["nodes"]}
-
-
-def read_edges(path_graph: Path) -> list[tuple[str, str]]:
-    data = json.loads(Path(path_graph).read_text())
-    return [(str(e["source"]), str(e["target"])) for e in data["links"]]
+    return read_hierarchy(path_graph)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -202,8 +203,7 @@ class NBDTExplainer:
         self.classes = list(classes)
         self.path_graph = Path(path_graph)
         self.path_wnids = Path(path_wnids)
-        self.labels = read_labels(path_graph)
-        self.edges = read_edges(path_graph)
+        self.labels, self.edges = read_hierarchy(path_graph)
         self.wnids = self.path_wnids.read_text().split()  # leaf wnid of each class index
         self.children: dict[str, list[str]] = {}  # each inner node's children, in order
         for parent, child in self.edges:
@@ -406,10 +406,6 @@ def default_nbdt_name() -> tuple[str, str]:
 def shipped_metrics() -> dict:
     """The metrics file written by ``scripts/train_fashion_nbdt.py`` with the shipped model."""
     return json.loads(package_data("fashion", "metrics.json").read_text())
-
-
-def notice(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------------------------

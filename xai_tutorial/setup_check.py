@@ -53,13 +53,14 @@ def wordnet_status() -> Check:
 
 def model_checks() -> list[Check]:
     rows = []
-    for name, state in model_status().items():
+    models = model_status()  # verifies cached weights by hash: once
+    for name, state in models.items():
         detail = "works offline" if state in ("bundled", "cached") else (
             f"optional: `python -m xai_tutorial fetch {name}`"
         )
         rows.append(Check(name, state, detail))
     for name in DOWNLOADS:
-        if name in model_status():
+        if name in models:
             continue
         item = get_download(name)
         state = "cached" if item.is_cached() else "not downloaded"
