@@ -79,6 +79,17 @@ class Download:
     def is_cached(self) -> bool:
         return self.path.is_file()
 
+    def state(self) -> str:
+        """``"cached"`` (present and verified), ``"corrupt"``, ``"unverified"`` or
+        ``"not downloaded"``: what listings show and what default choices rely on."""
+        if not self.path.is_file():
+            return "not downloaded"
+        try:
+            verify(self)
+        except CacheError:
+            return "corrupt"
+        return "cached"
+
 
 def _resnet18() -> Download:
     from torch.hub import HASH_REGEX

@@ -1,0 +1,55 @@
+"""The exercise machinery: one line per check, never a traceback, wrong answers fail."""
+
+from __future__ import annotations
+
+from xai_tutorial.exercises import Exercise, Outcome, expect
+
+
+def _double(value: int, twice: int) -> str | None:
+    expect(isinstance(twice, int), f"`twice` should be an int, not {type(twice).__name__}")
+    if twice != 2 * value:
+        return f"{twice} is not twice {value}"
+    return None
+
+
+EXERCISE = Exercise("Double it", ("value", "twice"), _double, "multiply by 2", "twice = 2 * value")
+
+
+def test_correct_answer(capsys):
+    result = EXERCISE.check({"value": 3, "twice": 6})
+    assert result and result.outcome is Outcome.CORRECT
+    assert capsys.readouterr().out == "✓ Double it: correct!\n"
+
+
+def test_wrong_answers_fail_with_a_reason(capsys):
+    assert EXERCISE.check({"value": 3, "twice": 7}).outcome is Outcome.NOT_YET
+    assert EXERCISE.check({"value": 3, "twice": "6"}).outcome is Outcome.NOT_YET
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["✗ Double it: not yet. 7 is not twice 3",
+                     "✗ Double it: not yet. `twice` should be an int, not str"]
+
+
+def test_missing_variable_is_not_attempted_not_a_name_error(capsys):
+    result = EXERCISE.check({"value": 3})
+    assert result.outcome is Outcome.NOT_ATTEMPTED and not result
+    assert capsys.readouterr().out == "○ Double it: not attempted yet (define `twice`, then check again)\n"
+
+
+def test_a_checker_that_breaks_is_reported_not_raised(capsys):
+    broken = Exercise("Broken", ("x",), lambda x: x.nope, "", "")
+    assert broken.check({"x": 1}).outcome is Outcome.NOT_YET
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "AttributeError" in out
+
+
+def test_check_reads_the_callers_globals(capsys):
+    namespace = {"EXERCISE": EXERCISE, "value": 4, "twice": 8}
+    exec("result = EXERCISE.check()", namespace)  # as a notebook cell runs
+    assert namespace["result"].outcome is Outcome.CORRECT
+
+
+def test_hint_and_solution(capsys):
+    EXERCISE.hint()
+    EXERCISE.solution()
+    out = capsys.readouterr().out
+    assert "multiply by 2" in out and "twice = 2 * value" in out

@@ -1,0 +1,118 @@
+"""Self-checking exercises for the lessons, in the style of Kaggle's learntools.
+
+Each lesson has a module ``<lesson>_exercises`` (for example :mod:`xai_tutorial.cam_exercises`)
+that defines its exercises as :class:`Exercise` objects. In a notebook, the learner writes the
+answer in a cell, assigning the variables the exercise names, and the next cell checks it::
+
+    from xai_tutorial import cam_exercises as ex
+    ...
+    ex.second_class.check()    # one line: correct, not yet (and why), or not attempted
+    ex.second_class.hint()     # a nudge
+    ex.second_class.solution() # the answer, when stuck
+
+``check()`` reads the learner's variables from the notebook's namespace, so a variable that does
+not exist yet (the cell was not run, or still raises ``NotImplementedError`` in the student copy)
+is reported as "not attempted", never as a ``NameError``. A checker that raises is reported as
+"not yet" with the reason; ``check()`` itself never raises.
+
+A checker is a function of the variables' values (positional, in the order of ``variables``). It
+returns ``None`` when the answer is right and a short reason otherwise, or it may raise
+``AssertionError`` with the reason; :func:`expect` helps write them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+Checker = Callable[..., "str | None"]
+
+
+class Outcome(str, Enum):
+    """What :meth:`Exercise.check` found."""
+
+    CORRECT = "correct"
+    NOT_YET = "not yet"
+    NOT_ATTEMPTED = "not attempted"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check: its outcome and the line shown to the learner."""
+
+    outcome: Outcome
+    line: str
+
+    def __bool__(self) -> bool:
+        return self.outcome is Outcome.CORRECT
+
+    def __str__(self) -> str:
+        return self.line
+
+
+def expect(condition: bool, reason: str) -> None:
+    """Inside a checker: stop with ``reason`` unless ``condition`` holds."""
+    if not condition:
+        raise AssertionError(reason)
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: the variables the learner defines, how to check them, a hint and a solution.
+
+    Attributes:
+        name: a short title, shown in every line this exercise prints.
+        variables: the names the learner's cell must define, in the order ``checker`` takes them.
+        checker: ``checker(*values) -> None`` when right, else a reason (or ``AssertionError``).
+        hint_text: a nudge that does not give the answer away.
+        solution_text: a working answer, as code.
+    """
+
+    name: str
+    variables: tuple[str, ...]
+    checker: Checker
+    hint_text: str
+    solution_text: str
+
+    def evaluate(self, namespace: Mapping[str, Any]) -> Result:
+        """Check the answer in ``namespace`` without printing anything."""
+        missing = [v for v in self.variables if v not in namespace]
+        if missing:
+            names = ", ".join(f"`{v}`" for v in missing)
+            return Result(Outcome.NOT_ATTEMPTED,
+                          f"○ {self.name}: not attempted yet (define {names}, then check again)")
+        try:
+            reason = self.checker(*(namespace[v] for v in self.variables))
+        except AssertionError as exc:
+            reason = str(exc) or "the answer does not pass the check"
+        except Exception as exc:  # the learner's value broke the checker: say so, calmly
+            reason = f"checking it raised {type(exc).__name__}: {exc}"
+        if reason:
+            return Result(Outcome.NOT_YET, f"✗ {self.name}: not yet. {_first_line(str(reason))}")
+        return Result(Outcome.CORRECT, f"✓ {self.name}: correct!")
+
+    def check(self, namespace: Mapping[str, Any] | None = None) -> Result:
+        """Check the learner's answer and print one line; reads the caller's globals by default."""
+        if namespace is None:
+            frame = inspect.currentframe()
+            caller = frame.f_back if frame is not None else None
+            namespace = caller.f_globals if caller is not None else {}
+        result = self.evaluate(namespace)
+        print(result.line)
+        return result
+
+    def hint(self) -> None:
+        """Print the hint."""
+        print(f"Hint ({self.name}): {self.hint_text}")
+
+    def solution(self) -> None:
+        """Print a working solution."""
+        print(f"Solution ({self.name}):\n{inspect.cleandoc(self.solution_text)}")
