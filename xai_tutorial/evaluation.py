@@ -770,7 +770,9 @@ def scene_batch(classifier: Classifier, scenes: Sequence[Scene]) -> torch.Tensor
     The scenes are already at the network's input size, so only ``to_tensor`` and ``normalize``
     apply: the boxes stay in the same pixels as the maps.
     """
-    return torch.stack([classifier.normalize(classifier.to_tensor(s.image)) for s in scenes])
+    from torchvision.transforms.functional import to_tensor
+
+    return torch.stack([classifier.normalize(to_tensor(s.image)) for s in scenes])
 
 
 def batched_cam(
