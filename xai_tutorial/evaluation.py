@@ -664,7 +664,14 @@ def pointing_hit(
     if size is not None and tuple(saliency.shape) != tuple(size):
         saliency = upsample(saliency, (int(size[0]), int(size[1])))
     boxes = [box] if len(box) == 4 and not isinstance(box[0], Sequence) else list(box)
-    row, column = divmod(int(torch.argmax(saliency)), int(saliency.shape[1]))
+    height, width = saliency.shape
+    for b in boxes:
+        if len(b) != 4 or not (0 <= b[0] < b[2] <= width and 0 <= b[1] < b[3] <= height):
+            raise InputError(
+                f"box {tuple(b)}: not a (left, top, right, bottom) box inside the {height}x{width}"
+                " map; give size=(H, W) of the picture the boxes refer to"
+            )
+    row, column = divmod(int(torch.argmax(saliency)), int(width))
     return any(_distance_to_box(row, column, tuple(map(float, b))) <= tolerance for b in boxes)
 
 
