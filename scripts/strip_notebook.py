@@ -12,6 +12,12 @@
   flushed: consecutive outputs of one stream are merged (nbconvert's
   ``CoalesceStreamsPreprocessor``, as JupyterLab shows them and as nbval compares them).
 
+It also keeps the notebooks light: a picture saved as PNG whose JPEG (quality 85, on white) is
+at most half its size -- a photo, or a figure made mostly of photos and heatmaps -- is saved as
+that JPEG instead; line art and text stay PNG. An output that already carries the same picture
+as both PNG and JPEG (how IPython shows a Pillow image) keeps only the JPEG by the same rule.
+nbval never compares pictures, and the re-encoding is deterministic, so re-running changes nothing.
+
 Everything else is kept as it is: sources, other outputs, execution counts, and the cell metadata
 the tests and ``make student`` read (``tags`` such as ``NBVAL_IGNORE_OUTPUT``, ``nbgrader``).
 
@@ -22,6 +28,8 @@ only when something changed (written to a temporary file first, then renamed ove
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import os
 import sys
 import tempfile
@@ -29,13 +37,44 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+from PIL import Image
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TIMING_KEYS = ("execution", "ExecuteTime")
+PNG, JPEG = "image/png", "image/jpeg"
+JPEG_QUALITY = 85
+JPEG_AT_MOST = 0.5  # of the PNG's size, or the PNG stays
+
+
+def to_jpeg(png: bytes) -> bytes:
+    """``png`` re-encoded as JPEG (transparent parts on white), the same bytes every time."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    out = io.BytesIO()
+    flat.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def shrink_picture(output: nbformat.NotebookNode) -> None:
+    """Keep a much smaller JPEG instead of a PNG in ``output`` (see the module docstring)."""
+    data = output.get("data")
+    if not data or PNG not in data:
+        return
+    png = base64.b64decode(data[PNG])
+    jpeg = base64.b64decode(data[JPEG]) if JPEG in data else to_jpeg(png)
+    if len(jpeg) > JPEG_AT_MOST * len(png):
+        return
+    del data[PNG]
+    data[JPEG] = base64.b64encode(jpeg).decode("ascii")
+    metadata = output.get("metadata", {})
+    if PNG in metadata:
+        metadata.setdefault(JPEG, metadata.pop(PNG))
 
 
 def strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Strip widget views, widget state and timings from ``notebook`` (in place); return it."""
+    """Strip widget views, widget state, timings; merge streams; shrink pictures. In place."""
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         for key in TIMING_KEYS:
@@ -49,6 +88,7 @@ def strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 del data[WIDGET_VIEW]
                 if not data:  # no fallback to show: the output says nothing without its widget
                     continue
+            shrink_picture(output)
             kept.append(output)
         cell.outputs = kept
     CoalesceStreamsPreprocessor().preprocess(notebook, {})

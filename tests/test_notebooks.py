@@ -15,9 +15,11 @@ exercise, one self-check and one hidden test, and on whatever lesson notebooks e
 
 from __future__ import annotations
 
+import base64
 import copy
 import difflib
 import importlib.util
+import io
 import re
 import sys
 from pathlib import Path
@@ -28,6 +30,7 @@ import nbformat
 import pytest
 from jupytext.config import load_jupytext_config
 from nbclient import NotebookClient
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -35,6 +38,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "exercise_lesson.md"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MARKERS = re.compile(r"###\s*(BEGIN|END)\s+(SOLUTION|HIDDEN TESTS)")
 STUB = "raise NotImplementedError()"
+BUDGET = 1_500_000  # bytes, all lesson notebooks together
 
 
 def script(name: str) -> ModuleType:
@@ -191,12 +195,59 @@ def test_strip_file_rewrites_only_when_needed(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
 
 
+def png_output(image: Image.Image) -> nbformat.NotebookNode:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(out.getvalue()).decode(), "text/plain": "<Figure>"})
+
+
+def test_photos_are_kept_as_jpeg_and_line_art_as_png() -> None:
+    strip_notebook = script("strip_notebook")
+    with Image.open(ROOT / "assets" / "cat_and_coffee.png") as photo:
+        photo_output = png_output(photo.convert("RGB"))
+    line_art = Image.new("RGB", (300, 200), "white")
+    ImageDraw.Draw(line_art).line([(10, 190), (290, 10)], fill="black", width=2)
+    art_output = png_output(line_art)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "show()", execution_count=1, outputs=[photo_output, art_output])])
+    photo_png = base64.b64decode(photo_output.data["image/png"])
+    art_png = art_output.data["image/png"]
+    stripped = strip_notebook.strip(copy.deepcopy(notebook))
+    photo_after, art_after = stripped.cells[0].outputs
+    assert set(photo_after.data) == {"image/jpeg", "text/plain"}
+    jpeg = base64.b64decode(photo_after.data["image/jpeg"])
+    assert len(jpeg) <= len(photo_png) / 2
+    with Image.open(io.BytesIO(jpeg)) as picture:
+        assert (picture.format, picture.size) == ("JPEG", Image.open(io.BytesIO(photo_png)).size)
+    assert art_after.data == {"image/png": art_png, "text/plain": "<Figure>"}
+    assert strip_notebook.strip(copy.deepcopy(stripped)) == stripped  # the same bytes again
+
+
+def test_a_picture_saved_twice_keeps_only_its_small_jpeg() -> None:
+    strip_notebook = script("strip_notebook")
+    with Image.open(ROOT / "assets" / "cat_and_coffee.png") as photo:
+        output = png_output(photo.convert("RGB"))
+    jpeg = strip_notebook.to_jpeg(base64.b64decode(output.data["image/png"]))
+    output.data["image/jpeg"] = base64.b64encode(jpeg).decode()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "photo", execution_count=1, outputs=[output])])
+    (after,) = strip_notebook.strip(notebook).cells[0].outputs
+    assert set(after.data) == {"image/jpeg", "text/plain"}
+    assert base64.b64decode(after.data["image/jpeg"]) == jpeg
+
+
+def test_notebooks_fit_the_size_budget() -> None:
+    sizes = {p.name: p.stat().st_size for p in NOTEBOOKS}
+    assert sum(sizes.values()) <= BUDGET, f"notebooks total {sum(sizes.values())} bytes: {sizes}"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_committed_notebook_is_stripped(path: Path) -> None:
     original = nbformat.read(path, as_version=4)
     stripped = script("strip_notebook").strip(copy.deepcopy(original))
     assert stripped == original, (
-        f"{path.name} carries widget state, widget views or timings: run "
+        f"{path.name} carries widget state, widget views, timings or heavy PNG photos: run "
         f"`make notebooks NB={path.name}` (or python scripts/strip_notebook.py {path})")
 
 
