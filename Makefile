@@ -92,7 +92,7 @@ student: setup
 	else echo "Please install Debian's chromium and chromium-driver packages"; exit 1; fi
 
 test-browser: setup data /usr/bin/chromium
-	rm -rf test-output/browser .venv/empty-cache
+	rm -rf test-output/browser $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
 
 fetch: setup
