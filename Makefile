@@ -63,8 +63,9 @@ test: setup lint data
 	$(CLEAN_CACHES) $(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
 
 # Re-execute the notebooks in place and save their outputs (after editing a lesson), then strip
-# what churns (widget views' random model ids, widget state, timings) and regenerate each MyST
-# twin (notebooks/NN_*.md). One notebook: make notebooks NB=02_class_activation_maps.ipynb
+# what churns (widget views' random model ids, widget state, timings, split streams), keep photos
+# as JPEG where that halves them (scripts/strip_notebook.py), and regenerate each MyST twin
+# (notebooks/NN_*.md). One notebook: make notebooks NB=02_class_activation_maps.ipynb
 # Saved figures are drawn at $(FIGURE_DPI) dpi (figures keep their size in inches, so their text
 # output does not change; a learner's own run draws them at matplotlib's default).
 NB         ?= $(notdir $(wildcard notebooks/[0-9]*.ipynb))
