@@ -347,6 +347,8 @@ def test_pointing_game_is_a_hit_rate_and_keeps_rows_and_columns():
     assert ev.pointing_game([wide, tall], [right, right], size=(150, 250), tolerance=0) == 0.5
     with pytest.raises(InputError, match="2 maps but 1 boxes"):
         ev.pointing_game([wide, tall], [right])
+    with pytest.raises(InputError, match="give size="):  # a box in pixels, a 3 x 5 map
+        ev.pointing_game([wide], [right])
 
 
 def test_scenes_are_seeded_inside_and_apart():
