@@ -455,3 +455,27 @@ def test_cam_beats_a_random_map_on_generated_scenes(bundled):
                                      ev.insertion_auc(bundled, x, map_, c, steps=8)))
     cam_mean, random_mean = np.mean(scores["cam"], 0), np.mean(scores["random"], 0)
     assert cam_mean[0] < random_mean[0] and cam_mean[1] > random_mean[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# The figures (a view module: it draws, computes nothing)
+
+
+def test_figures_draw_what_they_are_given():
+    from PIL import Image
+
+    from xai_tutorial import evaluation_view as view
+
+    photo = Image.new("RGB", (30, 20), "white")
+    figure = view.plot_maps(photo, {"a": torch.rand(2, 3), "b": torch.rand(4, 6)})
+    assert [ax.get_title() for ax in figure.axes[:2]] == ["a (2x3)", "b (4x6)"]
+    curve = ev.Curve("deletion", np.array([0.0, 1.0]), np.array([0.8, 0.2]), 0.5, 0)
+    figure = view.plot_curves({"m": curve})
+    assert figure.axes[0].get_legend().get_texts()[0].get_text() == "m: 0.500"
+    steps = [ev.RandomizationStep("fc", 0.5), ev.RandomizationStep("conv", None)]
+    figure = view.plot_randomization({"CAM": steps})
+    labels = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert labels == ["CAM", "CAM: constant map (rho undefined)"]
+    scenes = ev.pointing_scenes(2)
+    figure = view.plot_scenes(scenes, {"r": [torch.rand(7, 7), torch.rand(7, 7)]}, "cup")
+    assert len(figure.axes) == 2

@@ -162,7 +162,7 @@ pointing_failure = Exercise(
     """
     bump = ev.center_map(classifier, scene_batch[:1], ESPRESSO)
     center_hit_rate = ev.pointing_game([bump] * len(scenes),
-                                       [scene.boxes["cup"] for scene in scenes])
+                                       [scene.boxes["cup"] for scene in scenes], size=(224, 224))
     pointing_failure = "b"
     """,
 )

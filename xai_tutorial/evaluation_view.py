@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from .cam import overlay, scale_maps, upsample
@@ -37,18 +39,16 @@ def plot_maps(
     aspect = picture.height / picture.width
     figure = Figure(figsize=(3.6 * columns, 3.6 * aspect * rows + 0.6), dpi=DPI)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
-    shown = None
     for ax, (title, map_) in zip(axes, maps.items(), strict=False):
         h, w = map_.shape
         map01 = upsample(scale_maps(map_.detach().float()), size)
         ax.imshow(overlay(picture, map01, alpha=alpha, cmap=cmap))
-        shown = ax.imshow(map01.numpy(), cmap=cmap, vmin=0, vmax=1, alpha=0)  # for the colour bar
         ax.set_title(f"{title} ({h}x{w})", fontsize=10)
         ax.axis("off")
     for ax in axes[len(maps):]:
         ax.axis("off")
-    if shown is not None:
-        figure.colorbar(shown, ax=list(axes), shrink=0.8, label="scaled saliency")
+    scale = ScalarMappable(norm=Normalize(0, 1), cmap=cmap)
+    figure.colorbar(scale, ax=list(axes), shrink=0.8, label="scaled saliency (0 = min, 1 = max)")
     return figure
 
 
@@ -76,7 +76,7 @@ def plot_randomization(results: Mapping[str, Sequence[RandomizationStep]]) -> Fi
     A step whose map is constant (rho undefined) is drawn as an ``x`` on the zero line and named
     in the legend; it is not a correlation of 0.
     """
-    figure = Figure(figsize=(8.0, 3.6), dpi=DPI)
+    figure = Figure(figsize=(10.0, 3.8), dpi=DPI)
     ax = figure.subplots()
     labels: list[str] = []
     for name, steps in results.items():
@@ -94,7 +94,7 @@ def plot_randomization(results: Mapping[str, Sequence[RandomizationStep]]) -> Fi
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("Spearman rho with the original map")
     ax.set_xlabel("re-initialized down to (cascade from the top)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     return figure
 
@@ -125,6 +125,8 @@ def plot_scenes(
             row, column = divmod(int(torch.argmax(full)), full.shape[1])
             ax.plot(column, row, markers[k % len(markers)], markersize=8,
                     markeredgecolor="black", label=name if i == 0 else None)
+        ax.set_xlim(-0.5, scene.image.width - 0.5)
+        ax.set_ylim(scene.image.height - 0.5, -0.5)
         ax.set_title(f"scene {scene.seed}", fontsize=9)
         ax.axis("off")
     figure.legend(loc="lower center", ncol=len(maps), fontsize=8)
