@@ -1,8 +1,15 @@
 """Lesson 02's interactive CAM explorer: a plain model object plus an ipywidgets view.
 
 :class:`CAMExplorer` runs the network once, keeps every class's raw map, and re-blends cached
-arrays when a control changes, so moving a slider never calls the model. :func:`cam_explorer`
-puts widgets on top of it; everything a test needs is on the model object, no browser required.
+arrays when a control changes, so moving a slider never calls the model. Every stage comes from
+:mod:`xai_tutorial.heatmap_view` (scale -> upsample -> colour -> blend); the explorer only caches
+them: ``map01`` per (class, scale), ``heat`` per (class, scale, colormap), and blends on each
+render. :func:`cam_explorer` puts widgets on top of it; everything a test needs is on the model
+object, no browser required.
+
+The explorer also follows the shared photo protocol of :mod:`xai_tutorial.widgets`
+(``classify(source)``, ``headline``, ``figure()``), so ``photo_upload_view`` can feed it a
+learner's own photo.
 """
 
 from __future__ import annotations
@@ -14,22 +21,29 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cam import SCALES, CAMResult, blend, class_activation_maps, colorize, scale_maps, upsample
+from .cam import CAMResult, class_activation_maps
 from .classification import Classifier, Prediction
-from .images import ImageSource, load_image
+from .errors import InputError
+from .heatmap_view import COLORMAPS, blend, check_colormap, colorize, map_to_size
+from .images import ImageLoadError, ImageSource, load_image
+from .validation import SCALES, check_alpha, check_class, check_k, check_scale
 
-COLORMAPS: tuple[str, ...] = ("jet", "inferno", "viridis", "magma", "coolwarm", "gray")
+__all__ = ["COLORMAPS", "CAMExplorer", "cam_explorer"]
 
 
 @dataclass
 class CAMExplorer:
     """State and rendering of the CAM explorer.
 
+    Every option is checked when the explorer is built, with the same checks as the API and the
+    CLI (:mod:`xai_tutorial.validation`).
+
     Attributes:
         classifier: the model whose evidence is shown.
         image: the photo (anything ``load_image`` takes).
-        k: how many top classes the quick-choice list offers.
-        class_index: the class whose map is shown (default: the top prediction).
+        k: how many top classes the quick-choice list offers (1 .. number of classes).
+        class_index: the class whose map is shown: an index (int, numpy integer, 0-d tensor) or
+            a label; default the top prediction.
         alpha: heatmap opacity, 0 = photo only, 1 = heatmap only.
         cmap: a matplotlib colormap name.
         scale: ``"minmax"`` (each map on its own) or ``"shared"`` (one range for all classes).
@@ -38,26 +52,57 @@ class CAMExplorer:
     classifier: Classifier
     image: ImageSource
     k: int = 5
-    class_index: int | None = None
+    class_index: int | str | None = None
     alpha: float = 0.5
     cmap: str = "jet"
     scale: str = "minmax"
     result: CAMResult = field(init=False)
     model_calls: int = field(init=False, default=0)
+    error: str = field(init=False, default="")
     _photo: np.ndarray = field(init=False, repr=False)
     _maps01: dict[tuple[int, str], torch.Tensor] = field(init=False, repr=False)
     _heat: dict[tuple[int, str, str], np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        picture = load_image(self.image)
-        self.image = picture
-        self._photo = np.asarray(picture)
-        self.result = class_activation_maps(self.classifier, picture)  # all classes, one pass
+        categories = self.classifier.categories
+        self.k = check_k(self.k, len(categories))
+        self.alpha = check_alpha(self.alpha)
+        self.cmap = check_colormap(self.cmap)
+        self.scale = check_scale(self.scale)
+        wanted = None if self.class_index is None else self.class_index_of(self.class_index)
+        self._load(self.image)
+        self.class_index = self.top[0].index if wanted is None else wanted
+
+    def _load(self, source: ImageSource) -> None:
+        picture = load_image(source)
+        result = class_activation_maps(self.classifier, picture)  # all classes, one pass
         self.model_calls += 1
+        self.image, self.result = picture, result
+        self._photo = np.asarray(picture)
         self._maps01, self._heat = {}, {}
-        if self.class_index is None:
-            self.class_index = self.top[0].index
-        self.set_class(self.class_index)
+
+    # -- the shared photo protocol (widgets.photo_upload_view) ---------------------------------
+
+    def classify(self, source: ImageSource) -> list[Prediction]:
+        """Explain a new photo (one model call); on a bad photo keep the old one and say why."""
+        try:
+            self._load(source)
+        except (ImageLoadError, InputError) as exc:
+            self.error = str(exc)
+            return []
+        self.error = ""
+        self.class_index = self.top[0].index
+        return self.top
+
+    @property
+    def headline(self) -> str:
+        if self.error:
+            return f"Could not use that photo: {self.error}"
+        return f"Class Activation Map of {self.label}"
+
+    def figure(self) -> Image.Image:
+        """The overlay now on screen as a picture."""
+        return Image.fromarray(self.render())
 
     # -- choices -------------------------------------------------------------------------------
 
@@ -70,49 +115,44 @@ class CAMExplorer:
         pairs = zip(values.tolist(), indices.tolist(), strict=True)
         return [Prediction(i, names[i], p) for p, i in pairs]
 
-    def set_class(self, choice: int | str) -> None:
+    def class_index_of(self, choice: object) -> int:
+        """The index ``choice`` names (see :func:`xai_tutorial.validation.check_class`)."""
+        return check_class(choice, self.classifier.categories, owner=self.classifier.name)
+
+    def set_class(self, choice: object) -> None:
         """Show the class with this index or name (any of the model's classes)."""
-        if isinstance(choice, str):
-            index = self.classifier.class_index(choice)
-        else:
-            index = int(choice)
-            if not 0 <= index < len(self.classifier.categories):
-                raise ValueError(
-                    f"class {index} is out of range 0..{len(self.classifier.categories) - 1}"
-                )
-        self.class_index = index
+        self.class_index = self.class_index_of(choice)
 
     def set_alpha(self, alpha: float) -> None:
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha {alpha}: must be between 0 and 1")
-        self.alpha = float(alpha)
+        self.alpha = check_alpha(alpha)
 
     def set_cmap(self, cmap: str) -> None:
-        colorize(np.zeros((1, 1)), cmap)  # raises for an unknown name
-        self.cmap = cmap
+        self.cmap = check_colormap(cmap)
 
     def set_scale(self, scale: str) -> None:
-        if scale not in SCALES:
-            raise ValueError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
-        self.scale = scale
+        self.scale = check_scale(scale)
 
     # -- rendering -----------------------------------------------------------------------------
 
     @property
     def label(self) -> str:
         index = int(self.class_index)  # type: ignore[arg-type]
-        probability = float(self.result.probabilities[index])
-        rank = int((self.result.probabilities > probability).sum()) + 1
-        return f"{self.classifier.categories[index]} ({probability:.2%}, rank {rank} of 1000)"
+        probabilities = self.result.probabilities
+        probability = float(probabilities[index])
+        rank = int((probabilities > probability).sum()) + 1
+        return (
+            f"{self.classifier.categories[index]} ({probability:.2%}, rank {rank} of "
+            f"{len(probabilities)})"
+        )
 
     def map01(self) -> torch.Tensor:
-        """The shown class's map at the photo's size, scaled to [0, 1] (cached)."""
+        """The shown class's map scaled to [0, 1] and upsampled to the photo (cached)."""
         key = (int(self.class_index), self.scale)  # type: ignore[arg-type]
         if key not in self._maps01:
-            raw = self.result.maps[key[0]]
-            reference = self.result.maps if self.scale == "shared" else None
-            small = scale_maps(raw, self.scale, reference)  # type: ignore[arg-type]
-            self._maps01[key] = upsample(small, self._photo.shape[:2])
+            raw, size = self.result.maps[key[0]], self._photo.shape[:2]
+            self._maps01[key] = map_to_size(
+                raw, size, scale=self.scale, reference=self.result.maps  # type: ignore[arg-type]
+            )
         return self._maps01[key]
 
     def heat(self) -> np.ndarray:
@@ -132,13 +172,19 @@ class CAMExplorer:
         return buffer.getvalue()
 
 
-def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5):
+def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5, **options: object):
     """The CAM explorer widget: class choice (top-k or any of the 1000 by name), alpha slider,
-    colormap and scale. Returns an ``ipywidgets.VBox`` with the model object as ``.explorer``."""
+    colormap and scale. ``options`` (``class_index``, ``alpha``, ``cmap``, ``scale``) are checked
+    as for :class:`CAMExplorer`. Returns an ``ipywidgets.VBox`` with the model object as
+    ``.explorer``."""
     import ipywidgets as widgets
 
-    explorer = CAMExplorer(classifier, image, k=k)
+    explorer = CAMExplorer(classifier, image, k=k, **options)  # type: ignore[arg-type]
     top_options = [(f"{p.label} ({p.probability:.1%})", p.index) for p in explorer.top]
+    if explorer.class_index not in [index for _, index in top_options]:
+        index = int(explorer.class_index)  # type: ignore[arg-type]
+        probability = float(explorer.result.probabilities[index])
+        top_options.append((f"{classifier.categories[index]} ({probability:.1%})", index))
     top_choice = widgets.Dropdown(options=top_options, value=explorer.class_index,
                                   description="Top classes:")
     search = widgets.Combobox(
@@ -147,7 +193,8 @@ def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5):
     )
     alpha = widgets.FloatSlider(value=explorer.alpha, min=0.0, max=1.0, step=0.05,
                                 description="alpha:", readout_format=".2f")
-    cmap = widgets.Dropdown(options=COLORMAPS, value=explorer.cmap, description="colormap:")
+    cmap = widgets.Dropdown(options=tuple(dict.fromkeys((explorer.cmap, *COLORMAPS))),
+                            value=explorer.cmap, description="colormap:")
     scale = widgets.ToggleButtons(options=SCALES, value=explorer.scale, description="scale:")
     caption = widgets.HTML()
     picture = widgets.Image(format="png")
@@ -161,7 +208,7 @@ def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5):
         def run(change: dict) -> None:
             try:
                 handler(change["new"])
-            except ValueError as exc:
+            except InputError as exc:
                 error.value = f"<span style='color:#b00'>{exc}</span>"
                 return
             error.value = ""
