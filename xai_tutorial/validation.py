@@ -39,12 +39,13 @@ def _words(text: str) -> list[str]:
 
 
 def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[str]:
-    """Class names close to ``wanted``: word matches first, then similar spellings.
+    """Class names close to ``wanted``: names sharing a word, else similar spellings.
 
-    A name matches by word when one of its words equals (or, for words of 3+ letters, starts
-    with) a word of ``wanted``: ``"cat"`` offers ``"tiger cat"``, ``"Persian cat"``, ``"Siamese
-    cat"``, ``"Egyptian cat"``. Then ``difflib`` similarity (ratio >= 0.6) adds misspellings:
-    ``"espreso"`` offers ``"espresso"``.
+    First the names that contain a word of ``wanted`` as a whole word: ``"cat"`` offers
+    ``"tiger cat"``, ``"Persian cat"``, ``"Siamese cat"``, ``"Egyptian cat"`` (not ``"crate"``).
+    If there are none, names with a word starting with a word of ``wanted`` (3+ letters):
+    ``"dalmat"`` offers ``"dalmatian"``. If there are still none, ``difflib`` similarity
+    (ratio >= 0.6) finds misspellings: ``"espreso"`` offers ``"espresso"``. At most ``n`` names.
     """
     query = _words(wanted)
     lowered = [c.lower() for c in categories]
@@ -55,11 +56,11 @@ def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[s
             exact.append(name)
         elif any(len(q) >= 3 and w.startswith(q) for q in query for w in words):
             prefix.append(name)
-    found = exact + prefix
-    close = difflib.get_close_matches(wanted.strip().lower(), lowered, n=n, cutoff=0.6)
-    found += [categories[lowered.index(c)] for c in close]
-    unique = list(dict.fromkeys(found))
-    return unique[:n]
+    found = exact or prefix
+    if not found:
+        close = difflib.get_close_matches(wanted.strip().lower(), lowered, n=n, cutoff=0.6)
+        found = [categories[lowered.index(c)] for c in close]
+    return list(dict.fromkeys(found))[:n]
 
 
 def check_class(choice: object, categories: Sequence[str], *, owner: str = "the model") -> int:
