@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from xai_tutorial import InputError
 from xai_tutorial.cam import hook_count
-from xai_tutorial.cam_explorer import CAMExplorer, cam_explorer
+from xai_tutorial.cam_widgets import CAMExplorer, cam_explorer
+from xai_tutorial.heatmap_view import heatmap_overlay
 
 
 @pytest.fixture
@@ -39,12 +42,44 @@ def test_one_model_call_then_only_reblending(counted):
 
 
 def test_defaults_and_labels(bundled):
-    explorer = CAMExplorer(bundled, "chelsea", k=3)
-    assert [p.label for p in explorer.top] == ["Egyptian cat", "tabby", "tiger cat"]
+    explorer = CAMExplorer(bundled, "chelsea", k=3)  # the whole photo, not the centre crop
+    assert [p.label for p in explorer.top] == ["Egyptian cat", "tiger cat", "tabby"]
     assert explorer.class_index == 285 and explorer.alpha == 0.5
     assert explorer.label.startswith("Egyptian cat (") and "rank 1 of 1000" in explorer.label
     explorer.set_class("espresso")
     assert explorer.label.startswith("espresso (")
+
+
+def test_renders_what_the_shared_chain_renders(bundled):
+    explorer = CAMExplorer(bundled, "cat_and_coffee", class_index="espresso", alpha=0.3,
+                           cmap="viridis", scale="shared")
+    _, expected = heatmap_overlay(explorer.image, explorer.result.maps[967], scale="shared",
+                                  reference=explorer.result.maps, alpha=0.3, cmap="viridis")
+    assert np.array_equal(explorer.render(), expected)
+
+
+def test_options_are_checked_when_the_explorer_is_built(counted):
+    classifier, calls = counted
+    for options, words in [({"alpha": 2.0}, "alpha"), ({"k": 0}, "between 1 and 1000"),
+                           ({"cmap": "nope"}, "colormap"), ({"scale": "log"}, "scale"),
+                           ({"class_index": 1000}, "out of range"),
+                           ({"class_index": "cat"}, "'tiger cat'"),
+                           ({"class_index": 2.5}, "not a float")]:
+        with pytest.raises(InputError, match=words):
+            CAMExplorer(classifier, "chelsea", **options)
+    assert calls == []  # refused before the model ran
+    for choice in (np.int64(967), torch.tensor(967), "espresso"):
+        assert CAMExplorer(classifier, "chelsea", class_index=choice).class_index == 967
+
+
+def test_follows_the_shared_photo_protocol(bundled, tmp_path):
+    explorer = CAMExplorer(bundled, "chelsea")
+    explorer.classify("cat_over_coffee")
+    assert explorer.image.size == (451, 601) and explorer.class_index == 285
+    assert explorer.headline.startswith("Class Activation Map of Egyptian cat")
+    assert explorer.figure().size == (451, 601)
+    explorer.classify(str(tmp_path / "nope.png"))
+    assert "no such file" in explorer.headline and explorer.image.size == (451, 601)
 
 
 def test_alpha_extremes(bundled):
@@ -69,15 +104,15 @@ def test_shared_scale_shows_weaker_evidence_weaker(bundled):
 
 def test_bad_choices_raise(bundled):
     explorer = CAMExplorer(bundled, "chelsea")
-    with pytest.raises(ValueError, match="close matches"):
+    with pytest.raises(InputError, match="close matches"):
         explorer.set_class("espreso")
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(InputError, match="out of range"):
         explorer.set_class(1000)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         explorer.set_alpha(1.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         explorer.set_cmap("nope")
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         explorer.set_scale("log")
     assert explorer.class_index == 285 and explorer.alpha == 0.5
 
