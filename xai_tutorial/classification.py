@@ -169,10 +169,6 @@ class Classifier:
         """
         return check_class(choice, self.categories, owner=self.name)
 
-    def show_steps(self, image: ImageSource) -> dict[str, Image.Image]:
-        """The preprocessing as pictures: the photo, resized, then center-cropped."""
-        return show_steps(self, image)
-
 
 # ----------------------------------------------------------------------------------------------
 # The registry
