@@ -229,3 +229,14 @@ def test_try_your_photo_view_classifies_an_upload(tiny):
                      "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
     assert view.state.headline == "Prediction: green"
     assert "green" in view.children[1].value
+
+
+def test_logits_take_a_batch_predict_one_image(tiny):
+    batch = torch.zeros(4, 3, 5, 7)
+    batch[2, 1] = 1.0
+    logits = tiny.logits(batch)
+    assert logits.shape == (4, 3) and int(logits[2].argmax()) == 1
+    with pytest.raises(InputError, match=r"expected a \(1, 3, H, W\) tensor"):
+        tiny.predict(batch, k=1)
+    with pytest.raises(InputError, match=r"expected a \(N, 3, H, W\) tensor"):
+        tiny.logits(torch.zeros(4, 1, 5, 7))

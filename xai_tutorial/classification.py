@@ -140,9 +140,10 @@ class Classifier:
 
     @torch.no_grad()
     def logits(self, inputs: ImageSource | torch.Tensor) -> torch.Tensor:
-        """The model's raw scores ``(1, classes)`` for an image or a preprocessed batch."""
+        """The model's raw scores ``(N, classes)`` for an image (``N = 1``) or a preprocessed
+        ``(N, 3, H, W)`` batch."""
         if isinstance(inputs, torch.Tensor):
-            x = check_batch(inputs)
+            x = check_batch(inputs, single=False)
         else:
             x = self.preprocess(inputs)
         return self.model(x)
@@ -153,6 +154,8 @@ class Classifier:
         ``p_c = exp(z_c) / sum_j exp(z_j)`` (softmax over the logits ``z``).
         """
         k = check_k(k, len(self.categories))
+        if isinstance(image, torch.Tensor):
+            check_batch(image)  # one image
         probabilities = self.logits(image)[0].softmax(0)
         values, indices = probabilities.topk(k)
         return [

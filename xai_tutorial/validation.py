@@ -119,15 +119,18 @@ def check_k(k: object, count: int) -> int:
     return value
 
 
-def check_batch(x: object, *, channels: int = 3) -> object:
-    """A preprocessed image batch of shape ``(1, channels, H, W)`` with ``H, W >= 1``."""
+def check_batch(x: object, *, channels: int = 3, single: bool = True) -> object:
+    """A preprocessed image tensor: ``(1, channels, H, W)`` (or ``(N, channels, H, W)`` when
+    ``single`` is false) with ``H, W >= 1``, floating point."""
     torch = sys.modules.get("torch")
+    lead = "1" if single else "N"
     if torch is None or not isinstance(x, torch.Tensor):
-        raise InputError(f"expected a (1, {channels}, H, W) tensor, got a {type(x).__name__}")
-    if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != channels or 0 in x.shape:
+        raise InputError(f"expected a ({lead}, {channels}, H, W) tensor, got a "
+                         f"{type(x).__name__}")
+    if x.ndim != 4 or (single and x.shape[0] != 1) or x.shape[1] != channels or 0 in x.shape:
+        what = f"one {channels}-channel image" if single else f"{channels}-channel images"
         raise InputError(
-            f"expected a (1, {channels}, H, W) tensor (one {channels}-channel image), "
-            f"got shape {tuple(x.shape)}"
+            f"expected a ({lead}, {channels}, H, W) tensor ({what}), got shape {tuple(x.shape)}"
         )
     if not x.is_floating_point():
         raise InputError(f"expected a float tensor, got {x.dtype}")
