@@ -73,6 +73,9 @@ _class_number = _checked(lambda index: index, int, "a class index (a whole numbe
 
 
 def _cam(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._atomic import check_targets
     from .cam import class_activation_maps, peak
     from .cam_view import save_cam
     from .classification import load_classifier
@@ -80,7 +83,8 @@ def _cam(args: argparse.Namespace) -> int:
     from .images import load_image
 
     image = load_image(args.source)
-    check_colormap(args.cmap)  # a bad --cmap fails before any work
+    check_colormap(args.cmap)  # a bad --cmap or --out fails before any work
+    check_targets([Path(args.out) / "heatmap.jpg", Path(args.out) / "combined.jpg"])
     classifier = load_classifier(args.model)
     if args.label is not None:
         index = classifier.class_index(args.label)
