@@ -133,3 +133,33 @@ def test_view_updates_on_widget_changes(counted):
     search.value = "espresso"
     assert "espresso" in caption.value
     assert len(calls) == 1 and hook_count(classifier.model) == 1  # only the counter's own hook
+
+
+def test_view_explains_an_uploaded_photo(counted):
+    import datetime
+    import io
+
+    from PIL import Image
+
+    from xai_tutorial import sample_image
+
+    classifier, calls = counted
+    view = cam_explorer(classifier, "chelsea", upload=True)
+    upload_row = view.children[0]
+    upload = upload_row.children[0].children[0]
+    top_choice = view.children[1].children[0]
+    caption, picture = view.children[4], view.children[5]
+    buffer = io.BytesIO()
+    sample_image("coffee").save(buffer, "PNG")
+    upload.value = ({"name": "c.png", "type": "image/png", "size": 1,
+                     "content": memoryview(buffer.getvalue()),
+                     "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+    assert len(calls) == 2  # one model call per photo
+    assert view.explorer.class_index == 967 and top_choice.value == 967
+    assert "espresso" in caption.value and "espresso" in top_choice.options[0][0]
+    assert Image.open(io.BytesIO(picture.value)).size == sample_image("coffee").size
+    upload.value = ({"name": "bad.png", "type": "image/png", "size": 1,
+                     "content": memoryview(b"not a picture"),
+                     "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+    assert "Could not use that photo" in upload_row.children[1].value
+    assert view.explorer.class_index == 967 and len(calls) == 2

@@ -172,20 +172,35 @@ class CAMExplorer:
         return buffer.getvalue()
 
 
-def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5, **options: object):
+def _top_options(explorer: CAMExplorer) -> list[tuple[str, int]]:
+    """The quick-choice list: the top ``k`` classes, plus the shown class if not among them."""
+    options = [(f"{p.label} ({p.probability:.1%})", p.index) for p in explorer.top]
+    if explorer.class_index not in [index for _, index in options]:
+        index = int(explorer.class_index)  # type: ignore[arg-type]
+        probability = float(explorer.result.probabilities[index])
+        name = explorer.classifier.categories[index]
+        options.append((f"{name} ({probability:.1%})", index))
+    return options
+
+
+def cam_explorer(
+    classifier: Classifier,
+    image: ImageSource,
+    k: int = 5,
+    *,
+    upload: bool = False,
+    **options: object,
+):
     """The CAM explorer widget: class choice (top-k or any of the 1000 by name), alpha slider,
     colormap and scale. ``options`` (``class_index``, ``alpha``, ``cmap``, ``scale``) are checked
-    as for :class:`CAMExplorer`. Returns an ``ipywidgets.VBox`` with the model object as
+    as for :class:`CAMExplorer`. With ``upload=True`` a photo-upload row
+    (:func:`xai_tutorial.widgets.photo_upload_view`) on top lets the learner explain their own
+    photo (one model call per photo). Returns an ``ipywidgets.VBox`` with the model object as
     ``.explorer``."""
     import ipywidgets as widgets
 
     explorer = CAMExplorer(classifier, image, k=k, **options)  # type: ignore[arg-type]
-    top_options = [(f"{p.label} ({p.probability:.1%})", p.index) for p in explorer.top]
-    if explorer.class_index not in [index for _, index in top_options]:
-        index = int(explorer.class_index)  # type: ignore[arg-type]
-        probability = float(explorer.result.probabilities[index])
-        top_options.append((f"{classifier.categories[index]} ({probability:.1%})", index))
-    top_choice = widgets.Dropdown(options=top_options, value=explorer.class_index,
+    top_choice = widgets.Dropdown(options=_top_options(explorer), value=explorer.class_index,
                                   description="Top classes:")
     search = widgets.Combobox(
         options=list(classifier.categories), placeholder="type any of the 1000 class names",
@@ -222,13 +237,22 @@ def cam_explorer(classifier: Classifier, image: ImageSource, k: int = 5, **optio
     cmap.observe(guarded(explorer.set_cmap), names="value")
     scale.observe(guarded(explorer.set_scale), names="value")
     refresh()
-    view = widgets.VBox([
-        widgets.HBox([top_choice, search]),
-        widgets.HBox([alpha, cmap]),
-        scale,
-        caption,
-        picture,
-        error,
-    ])
+    rows = [widgets.HBox([top_choice, search]), widgets.HBox([alpha, cmap]), scale, caption,
+            picture, error]
+
+    if upload:
+        from .widgets import photo_upload_view
+
+        def new_photo(_: object) -> None:
+            if explorer.error:
+                return  # the upload row's headline says why; the old photo stays
+            wanted = explorer.class_index
+            top_choice.options = _top_options(explorer)  # may reset the value through set_class
+            explorer.set_class(wanted)
+            top_choice.value = wanted
+            refresh()
+
+        rows.insert(0, photo_upload_view(explorer, on_change=new_photo, show_figure=False))
+    view = widgets.VBox(rows)
     view.explorer = explorer
     return view

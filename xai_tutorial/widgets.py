@@ -25,7 +25,10 @@ class PhotoState(Protocol):
 
 
 def photo_upload_view(
-    state: PhotoState, *, on_change: Callable[[PhotoState], None] | None = None
+    state: PhotoState,
+    *,
+    on_change: Callable[[PhotoState], None] | None = None,
+    show_figure: bool = True,
 ):
     """An ipywidgets VBox that feeds uploads and URLs to ``state`` and shows its answer.
 
@@ -33,6 +36,8 @@ def photo_upload_view(
         state: the lesson's state object (see :class:`PhotoState`).
         on_change: called with ``state`` after each photo, e.g. to refresh another view (the CAM
             explorer's controls) that shows the same state.
+        show_figure: show ``state.figure()`` below the headline (off when another view already
+            shows the state, as the CAM explorer does).
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -49,7 +54,7 @@ def photo_upload_view(
             on_change(state)
         headline.value = f"<b>{state.headline}</b>"
         output.clear_output(wait=True)
-        figure = state.figure()
+        figure = state.figure() if show_figure else None
         if figure is not None:
             with output:
                 display(figure)
