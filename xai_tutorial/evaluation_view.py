@@ -14,8 +14,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from .cam import overlay, scale_maps, upsample
 from .evaluation import Curve, RandomizationStep, Scene
+from .heatmap_view import overlay, upsample
 from .images import ImageSource, load_image
 
 DPI = 72
@@ -29,11 +29,11 @@ def plot_maps(
     cmap: str = "jet",
     columns: int | None = None,
 ) -> Figure:
-    """Each map min-max scaled, upsampled to the picture and laid over it, with its raw grid size
-    in the title and a colour bar of the scaled values (0 = the map's minimum, 1 = its maximum).
+    """Each map min-max scaled, upsampled to the picture, coloured and laid over it (the shared
+    chain of :mod:`xai_tutorial.heatmap_view`), with its raw grid size in the title and a colour
+    bar of the scaled values (0 = the map's minimum, 1 = its maximum).
     """
     picture = load_image(image)
-    size = (picture.height, picture.width)
     columns = columns or len(maps)
     rows = -(-len(maps) // columns)
     aspect = picture.height / picture.width
@@ -41,8 +41,7 @@ def plot_maps(
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
     for ax, (title, map_) in zip(axes, maps.items(), strict=False):
         h, w = map_.shape
-        map01 = upsample(scale_maps(map_.detach().float()), size)
-        ax.imshow(overlay(picture, map01, alpha=alpha, cmap=cmap))
+        ax.imshow(overlay(picture, map_.detach().float(), alpha=alpha, cmap=cmap))
         ax.set_title(f"{title} ({h}x{w})", fontsize=10)
         ax.axis("off")
     for ax in axes[len(maps):]:
