@@ -300,6 +300,10 @@ def test_constant_maps_are_reported_not_nan(small):
     steps = ev.randomization_check(small, x, 1, method=flat)
     assert all(s.rho is None and s.constant for s in steps)
     assert ev.rank_correlation(torch.ones(2, 2), torch.rand(2, 2)) is None
+    assert ev.rank_correlation(torch.zeros(2, 2), torch.rand(2, 2)) is None
+    assert ev.rank_correlation(1 + 1e-9 * torch.rand(2, 2), torch.rand(2, 2)) is None  # rounding
+    tiny = 1e-9 * torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # small, but it ranks its locations
+    assert ev.rank_correlation(tiny, tiny * 1e9) == pytest.approx(1)
     rho = ev.rank_correlation(torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 5.0]]))
     assert rho == pytest.approx(1)
     with pytest.raises(InputError, match="batch_norm 'drop'"):
