@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -41,8 +42,9 @@ class LoopbackServer:
         return self.base + path
 
 
-@pytest.fixture
-def http_server() -> Iterator[LoopbackServer]:
+@contextmanager
+def serve() -> Iterator[LoopbackServer]:
+    """Run a :class:`LoopbackServer` on 127.0.0.1 for the duration of the block."""
     routes: dict[str, Route] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -99,6 +101,12 @@ def http_server() -> Iterator[LoopbackServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackServer]:
+    with serve() as loopback:
+        yield loopback
 
 
 @pytest.fixture(autouse=True)

@@ -395,8 +395,11 @@ def fetch(
             written. The message names the download and nothing is left in the cache.
     """
     item = name if isinstance(name, Download) else get_download(name)
-    if not force and item.state() == "cached":
-        return item.path
+    try:
+        if not force and item.state() == "cached":
+            return item.path
+    except CacheError as exc:  # the cache path itself is unusable
+        raise DownloadError(f"{exc}; nothing was downloaded") from None
     created = _make_folder(item.path.parent, item)
     try:
         for leftover in stale_partials(item.path) + stale_partials(item.record_path):
