@@ -32,7 +32,6 @@ from xai_tutorial import downloads as dl
 from xai_tutorial.downloads import CacheError, DownloadError, fetch
 from xai_tutorial.images import ImageLoadError, load_image
 
-ROOT = Path(__file__).resolve().parents[1]
 DRIVER = Path(__file__).resolve().parent / "hostile" / "driver.py"
 #: Resident memory a case may use above the loaded model.
 BUDGET_BYTES = 1 << 30
@@ -69,7 +68,11 @@ def refused(source: object, *words: str, **kwargs: object) -> str:
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    """This environment, with the package under test first on the child's path."""
+    import xai_tutorial
+
+    package_root = str(Path(xai_tutorial.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *sys.path])}
 
 
 # ----------------------------------------------------------------------------------------------
