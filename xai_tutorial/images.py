@@ -4,6 +4,13 @@
 or the name of one of the bundled sample photos (see :data:`SAMPLES`). Whatever it is given, it
 returns an 8-bit RGB image with the EXIF orientation applied, or raises :class:`ImageLoadError`
 with one sentence naming the input and what is wrong with it.
+
+Every source is bounded, so whatever is accepted can be classified and explained within a known
+budget: at most :data:`MAX_PIXELS` pixels, a longer side at most :data:`MAX_ASPECT` times the
+shorter one (preprocessing resizes the shorter side, so this bounds what the network sees), never
+empty, finite pixels only; local sources must be regular files of at most
+:data:`MAX_DOWNLOAD_BYTES` (checked before reading), and URLs get the same byte cap and one
+deadline. Credentials in a URL never appear in a message.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._network import reason, redact, shorten
 
-ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]  # noqa: UP007
+ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
 
 #: Largest image, in pixels, that ``load_image`` accepts from any source (a guard against
 #: decompression bombs, and the bound on what ``classify`` and ``cam`` must handle at full size).
@@ -46,7 +53,7 @@ class ImageLoadError(ValueError):
 
 def _describe(source: object) -> str:
     """A short name for ``source`` to put in an error message."""
-    if isinstance(source, (bytes, bytearray)):
+    if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     if isinstance(source, np.ndarray):
         return f"<array of shape {source.shape} and dtype {source.dtype}>"

@@ -90,11 +90,6 @@ def model_checks() -> list[Check]:
     return rows
 
 
-def report() -> list[Check]:
-    """Everything notebook 00 shows, in order (no network)."""
-    return [*package_versions(), *model_checks(), wordnet_status()]
-
-
 def fetch_step(download: bool = False) -> dict[str, str]:
     """The explicit download step: fetch what is not cached and verified when ``download`` is true.
 
