@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -232,3 +233,15 @@ def test_atomic_paths_move_all_or_nothing(tmp_path):
         b.write_text("two")
     assert first.read_text() == "one" and second.read_text() == "two"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_a_live_writers_part_file_is_kept(tmp_path):
+    from xai_tutorial._files import stale_partials
+
+    target = tmp_path / "w.pth"
+    live = tmp_path / f".w.pth.{os.getppid()}.abc.part"  # our parent process: alive
+    dead = tmp_path / ".w.pth.999999999.abc.part"
+    other = tmp_path / f".w.pth.sha256.json.{os.getppid()}.abc.part"  # the record's, not ours
+    for path in (live, dead, other):
+        path.write_bytes(b"")
+    assert stale_partials(target) == [dead]

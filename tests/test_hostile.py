@@ -105,6 +105,13 @@ def _files(folder: Path) -> dict[str, str]:
     files["blocker"] = str(folder / "blocker")
     (folder / "half" / "combined.jpg").mkdir(parents=True)  # heatmap.jpg could be written alone
     files["half"] = str(folder / "half")
+    from xai_tutorial.images import MAX_PIXELS
+
+    height = int((MAX_PIXELS / 1.5) ** 0.5)  # the largest accepted 3:2 photo
+    x = np.linspace(0, 255, int(height * 1.5), dtype=np.float32)[None, :]
+    smooth = np.broadcast_to(x, (height, x.shape[1])).astype(np.uint8)
+    Image.fromarray(smooth).save(folder / "largest.jpg", quality=80)
+    files["largest"] = str(folder / "largest.jpg")
     return files
 
 
@@ -139,6 +146,7 @@ def _cases(files: dict[str, str], out: Path) -> list[dict]:
         cli("later_cam_both_or_neither", "cam", "chelsea", *lite, "--out", files["half"]),
         cli("later_label_cat", "cam", "chelsea", *lite, "--label", "cat",
             "--out", str(out / "e")),
+        cli("later_budget_cam_largest", "cam", files["largest"], *lite, "--out", str(out / "f")),
     ]
 
 
@@ -424,6 +432,8 @@ def test_6_stale_part_files_are_removed_by_the_next_fetch(served, tmp_path):
     item = item_at(url, tmp_path)
     stale = tmp_path / f".{item.filename}.999999999.abc123.part"  # pid 999999999: long gone
     stale.write_bytes(b"half a download")
+    record_stale = tmp_path / f".{item.filename}.sha256.json.999999999.x1.part"
+    record_stale.write_bytes(b"{")
     old_style = tmp_path / f".{item.filename}.q8w7e6r5.part"
     old_style.write_bytes(b"another half")
     fetch(item, progress=False)
@@ -470,6 +480,7 @@ def test_6_interrupted_fetch_leaves_no_part_file(http_server, tmp_path, signum):
     assert process.returncode != 0
     left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     assert left == [], left
+    assert not folder.exists()  # created by this fetch, so removed with it
 
 
 # ----------------------------------------------------------------------------------------------
@@ -572,6 +583,13 @@ def test_later_6_class_arguments_and_explorer_options(bundled):
     for options in ({"alpha": 2.0}, {"k": 0}):
         with pytest.raises(InputError):
             CAMExplorer(bundled, image, **options)
+
+
+@needs_cli_work
+def test_later_1_largest_accepted_photo_cam_within_the_memory_budget(batch):
+    """The pixel cap's worst case: ``cam`` at MAX_PIXELS. Needs the heatmap chain (colour +
+    blend at full size) to stay near 40 bytes a pixel; today's takes about 70."""
+    assert outcome(batch, "later_budget_cam_largest")["exit"] == 0
 
 
 @needs_cli_work

@@ -7,6 +7,7 @@ run can tell a leftover of a dead process (removable) from a write still in prog
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,12 +72,15 @@ def stale_partials(path: Path) -> list[Path]:
         return []
     stale = []
     for candidate in candidates:
-        pid_text = candidate.name[len(prefix):].split(".", 1)[0]
-        if pid_text.isdigit():
-            pid = int(pid_text)
+        rest = candidate.name[len(prefix):]
+        written = re.fullmatch(r"(\d+)\.[^.]+\.part", rest)
+        if written:
+            pid = int(written.group(1))
             if pid == os.getpid() or _alive(pid):
-                continue
-        stale.append(candidate)  # a dead writer's, or an old unnamed leftover
+                continue  # still being written
+        elif not re.fullmatch(r"[^.]+\.part", rest):
+            continue  # another file's (e.g. ``.name.sha256.json.<pid>...``)
+        stale.append(candidate)  # a dead writer's, or an unnamed leftover of an older version
     return stale
 
 

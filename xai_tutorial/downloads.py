@@ -284,7 +284,7 @@ _SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(si
 
 
 @contextmanager
-def _cleanup_on_signals() -> Iterator[None]:
+def _cleanup_on_signals(name: str) -> Iterator[None]:
     """Turn SIGTERM/SIGHUP into an exception inside the block (SIGINT already raises
     KeyboardInterrupt), so ``finally`` clauses remove partial files; re-deliver it afterwards."""
     if threading.current_thread() is not threading.main_thread():
@@ -312,7 +312,9 @@ def _cleanup_on_signals() -> Iterator[None]:
     except _Interrupted as exc:
         restore()
         os.kill(os.getpid(), exc.signum)  # the previous handler (default: terminate) runs now
-        raise DownloadError(f"interrupted by signal {exc.signum}; nothing was saved") from None
+        raise DownloadError(
+            f"{name}: interrupted by signal {exc.signum}; nothing was saved"
+        ) from None
     finally:
         restore()
 
@@ -400,27 +402,27 @@ def fetch(
             return item.path
     except CacheError as exc:  # the cache path itself is unusable
         raise DownloadError(f"{exc}; nothing was downloaded") from None
-    created = _make_folder(item.path.parent, item)
-    try:
-        for leftover in stale_partials(item.path) + stale_partials(item.record_path):
-            leftover.unlink(missing_ok=True)
-        for target in (item.path, item.record_path):
-            if target.is_dir():
-                raise DownloadError(
-                    f"{item.name}: {target} is a folder, where the download must go; remove it "
-                    "and fetch again; nothing was downloaded"
-                )
-        with _cleanup_on_signals():
+    with _cleanup_on_signals(item.name):
+        created = _make_folder(item.path.parent, item)
+        try:
+            for leftover in stale_partials(item.path) + stale_partials(item.record_path):
+                leftover.unlink(missing_ok=True)
+            for target in (item.path, item.record_path):
+                if target.is_dir():
+                    raise DownloadError(
+                        f"{item.name}: {target} is a folder, where the download must go; "
+                        "remove it and fetch again; nothing was downloaded"
+                    )
             _download(item, progress=progress, timeout=timeout)
-    except OSError as exc:
-        _remove_empty(created)
-        raise DownloadError(
-            f"{item.name}: cannot write in {exc.filename or item.path.parent} "
-            f"({_os_reason(exc)}); nothing was saved"
-        ) from None
-    except BaseException:
-        _remove_empty(created)
-        raise
+        except OSError as exc:
+            _remove_empty(created)
+            raise DownloadError(
+                f"{item.name}: cannot write in {exc.filename or item.path.parent} "
+                f"({_os_reason(exc)}); nothing was saved"
+            ) from None
+        except BaseException:  # including SIGINT, SIGTERM and SIGHUP
+            _remove_empty(created)
+            raise
     return item.path
 
 
