@@ -245,3 +245,16 @@ def test_a_live_writers_part_file_is_kept(tmp_path):
     for path in (live, dead, other):
         path.write_bytes(b"")
     assert stale_partials(target) == [dead]
+
+
+def test_network_reasons_are_short_whole_and_redacted():
+    from xai_tutorial._network import redact, shorten
+
+    assert redact("see http://alice:s3cr3t@host/x and https://bob@h2/") == (
+        "see http://alice:***@host/x and https://bob@h2/"
+    )
+    assert redact("http://[::1") == "http://[::1"
+    text = "word " * 60
+    cut = shorten(text, 40)
+    assert len(cut) <= 40 and cut.endswith("word...")
+    assert shorten("short enough", 40) == "short enough"

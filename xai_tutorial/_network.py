@@ -87,7 +87,9 @@ def reason(exc: BaseException, timeout: float | None = None) -> str:
         return f"the server did not answer{wait}"
     if any(isinstance(e, ssl.SSLError) for e in chain) or "SSLError" in names:
         return "the TLS (https) handshake failed"
-    if names & {"InvalidURL", "InvalidSchema", "MissingSchema", "LocationParseError",
+    if names & {"InvalidSchema", "URLSchemeUnknown"}:
+        return "not an http(s) URL"
+    if names & {"InvalidURL", "MissingSchema", "LocationParseError",
                 "InvalidHeader"} or "invalid url" in lowered:
         return "not a valid URL"
     if names & {"TooManyRedirects"}:
