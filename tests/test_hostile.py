@@ -588,7 +588,7 @@ def test_later_6_class_arguments_and_explorer_options(bundled):
 @needs_cli_work
 def test_later_1_largest_accepted_photo_cam_within_the_memory_budget(batch):
     """The pixel cap's worst case: ``cam`` at MAX_PIXELS. Needs the heatmap chain (colour +
-    blend at full size) to stay near 40 bytes a pixel; today's takes about 70."""
+    blend at full size) to stay near 40 bytes a pixel; today's takes about 70-80."""
     assert outcome(batch, "later_budget_cam_largest")["exit"] == 0
 
 
