@@ -587,8 +587,8 @@ def test_later_6_class_arguments_and_explorer_options(bundled):
 
 @needs_cli_work
 def test_later_1_largest_accepted_photo_cam_within_the_memory_budget(batch):
-    """The pixel cap's worst case: ``cam`` at MAX_PIXELS. Needs the heatmap chain (colour +
-    blend at full size) to stay near 40 bytes a pixel; today's takes about 70-80."""
+    """The pixel cap's worst case: ``cam`` at MAX_PIXELS (the heatmap chain colours and blends
+    at full size, about 80 bytes a pixel today, which is what sets MAX_PIXELS)."""
     assert outcome(batch, "later_budget_cam_largest")["exit"] == 0
 
 

@@ -34,8 +34,11 @@ from ._network import reason, redact, shorten
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
 
 #: Largest image, in pixels, that ``load_image`` accepts from any source (a guard against
-#: decompression bombs, and the bound on what ``classify`` and ``cam`` must handle at full size).
-MAX_PIXELS = 25_000_000
+#: decompression bombs, and the bound on what ``classify`` and ``cam`` handle at full size: a
+#: 12-megapixel phone photo, 4032 x 3024, fits). ``cam`` colours and blends at the photo's size,
+#: about 80 bytes a pixel today, so this keeps it within 1 GB above the model
+#: (benchmarks/hostile_budget.py).
+MAX_PIXELS = 12_500_000
 #: Largest ratio of the longer side to the shorter one. Preprocessing resizes the shorter side to
 #: 256 (224 for CAM), so this also bounds what the network sees: at most 256 x 4096 pixels.
 MAX_ASPECT = 16.0
