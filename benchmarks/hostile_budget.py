@@ -41,7 +41,7 @@ def picture(width: int, height: int) -> Image.Image:
 def shapes(quick: bool) -> dict[str, tuple[int, int]]:
     aspect = int(MAX_ASPECT)
     side = int((MAX_PIXELS / 1.5) ** 0.5)
-    long_side = int((MAX_PIXELS * MAX_ASPECT) ** 0.5)
+    short_side = int((MAX_PIXELS / MAX_ASPECT) ** 0.5)
     found = {
         "aspect cap, wide": (256 * aspect, 256),
         "aspect cap, tall": (256, 256 * aspect),
@@ -49,7 +49,7 @@ def shapes(quick: bool) -> dict[str, tuple[int, int]]:
     }
     if not quick:
         found["pixel cap, 3:2 photo"] = (int(side * 1.5), side)
-        found["pixel cap at the aspect cap"] = (long_side, long_side // aspect)
+        found["pixel cap at the aspect cap"] = (short_side * aspect, short_side)
     return found
 
 
