@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import InputError
 
 
 def temporary_beside(path: Path) -> Path:
@@ -48,18 +50,43 @@ def atomic_paths(*paths: Path) -> Iterator[tuple[Path, ...]]:
 
     Every temporary file is created before the block runs (so an unwritable target fails before
     any work) and written by the block; only then are they moved, in the order given. If the
-    block fails, nothing is moved and every temporary file is removed.
+    block fails, nothing is moved; if a move fails, the files already moved are removed again.
+    Either way every temporary file is removed: all the targets appear, or none.
     """
+    check_targets(paths)
     partials: list[Path] = []
+    moved: list[Path] = []
     try:
         for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
             partials.append(temporary_beside(path))
         yield tuple(partials)
         for partial, path in zip(partials, paths, strict=True):
             publish(partial, path)
+            moved.append(path)
+    except BaseException:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise
     finally:
         for partial in partials:
             partial.unlink(missing_ok=True)
+
+
+def check_targets(paths: Sequence[Path]) -> None:
+    """Refuse, before anything is written, targets that cannot become files.
+
+    Raises:
+        InputError: a target is a directory, or one of its folders is a file.
+    """
+    for path in paths:
+        if path.is_dir():
+            raise InputError(f"{str(path)!r}: is a folder; cannot write a file there")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise InputError(f"{str(parent)!r}: is a file, not a folder for {path.name}")
+                break
 
 
 def stale_partials(path: Path) -> list[Path]:
