@@ -6,9 +6,8 @@ Sections follow the issue's "Why": 1 memory blow-up from a tiny file, 2 special 
 under an address-space limit (the bundled model's own use plus 2 GB) with a deadline per case, and
 must stay under 1 GB of resident memory above the loaded model; the rest are in-process calls.
 
-The last section holds the cases that depend on the CLI and API work of issue 8/9 done elsewhere
-(environment errors printed as one line, all-or-nothing ``cam --out``, class and explorer
-validation, label suggestions, listing states); they are expected to fail until that work lands.
+The last section holds the CLI and API cases (environment errors printed as one line,
+all-or-nothing ``cam --out``, class and explorer validation, label suggestions, listing states).
 """
 
 from __future__ import annotations
@@ -536,35 +535,19 @@ def test_7_nan_and_inf_pixels_from_every_source():
 
 
 # ----------------------------------------------------------------------------------------------
-# Cases that depend on the CLI/API work done elsewhere (issue 9 items 4-7, issue 8 item 5).
-# They are expected to fail until that work is merged; see the module docstring.
+# Cases on the CLI and API side (issue 9 items 4-7, issue 8 item 5).
 
 
-def _landed() -> bool:
-    try:
-        import xai_tutorial.validation  # noqa: F401  (the floors work's one-check module)
-    except ImportError:
-        return False
-    return True
-
-
-needs_cli_work = pytest.mark.xfail(not _landed(), reason="needs the issue 8/9 CLI work",
-                                   strict=True)
-
-
-@needs_cli_work
 def test_later_5_out_under_a_regular_file_is_one_line(batch):
     refused_by_cli(outcome(batch, "later_out_under_a_file"), "blocker")
 
 
-@needs_cli_work
 def test_later_6_cam_writes_both_files_or_neither(batch):
     refused_by_cli(outcome(batch, "later_cam_both_or_neither"), "combined.jpg")
     half = Path(batch["__folder__"]["path"]) / "half"
     assert sorted(p.name for p in half.iterdir()) == ["combined.jpg"]  # no heatmap.jpg alone
 
 
-@needs_cli_work
 def test_later_6_class_arguments_and_explorer_options(bundled):
     import torch
 
@@ -585,21 +568,18 @@ def test_later_6_class_arguments_and_explorer_options(bundled):
             CAMExplorer(bundled, image, **options)
 
 
-@needs_cli_work
 def test_later_1_largest_accepted_photo_cam_within_the_memory_budget(batch):
     """The pixel cap's worst case: ``cam`` at MAX_PIXELS (the heatmap chain colours and blends
-    at full size, about 80 bytes a pixel today, which is what sets MAX_PIXELS)."""
+    at full size; its peak bytes per pixel are what set MAX_PIXELS)."""
     assert outcome(batch, "later_budget_cam_largest")["exit"] == 0
 
 
-@needs_cli_work
 def test_later_7_label_suggestions_offer_the_cat_classes(batch):
     record = outcome(batch, "later_label_cat")
     refused_by_cli(record, "cat")
     assert "tabby" in record["stderr"] or "tiger cat" in record["stderr"], record
 
 
-@needs_cli_work
 def test_later_4_fetch_list_and_default_model_show_unverified_and_corrupt(capsys):
     from xai_tutorial.classification import load_classifier
     from xai_tutorial.cli import main

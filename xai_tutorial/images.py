@@ -35,10 +35,10 @@ ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.nda
 
 #: Largest image, in pixels, that ``load_image`` accepts from any source (a guard against
 #: decompression bombs, and the bound on what ``classify`` and ``cam`` handle at full size: a
-#: 12-megapixel phone photo, 4032 x 3024, fits). ``cam`` colours and blends at the photo's size,
-#: about 80 bytes a pixel today, so this keeps it within 1 GB above the model
-#: (benchmarks/hostile_budget.py).
-MAX_PIXELS = 12_500_000
+#: 24-megapixel camera photo, 6000 x 4000, fits). ``cam`` colours and blends at the photo's size,
+#: about 23 bytes a pixel at its peak, so this keeps it within 1 GB above the model (0.57 GB
+#: measured by benchmarks/hostile_budget.py).
+MAX_PIXELS = 25_000_000
 #: Largest ratio of the longer side to the shorter one. Preprocessing resizes the shorter side to
 #: 256 (224 for CAM), so this also bounds what the network sees: at most 256 x 4096 pixels.
 MAX_ASPECT = 16.0
