@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._atomic import write_all
+from ._files import atomic_paths
 from .cam import Scale
 from .heatmap_view import check_colormap, heatmap_overlay, shared_reference
 from .images import ImageSource, load_image
@@ -123,8 +123,7 @@ def save_cam(
     heat, combined = heatmap_overlay(picture, raw_map, scale=scale, reference=reference,
                                      alpha=alpha, cmap=cmap)
 
-    def jpeg(array: np.ndarray):
-        return lambda path: Image.fromarray(array).save(path, "JPEG", quality=92)
-
-    write_all({targets[0]: jpeg(heat), targets[1]: jpeg(combined)})
+    with atomic_paths(*targets) as partials:
+        for array, partial in zip((heat, combined), partials, strict=True):
+            Image.fromarray(array).save(partial, "JPEG", quality=92)
     return targets
