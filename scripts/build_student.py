@@ -37,6 +37,8 @@ import nbformat
 from nbconvert.exporters import NotebookExporter
 from traitlets.config import Config
 
+from xai_tutorial._files import atomic_path
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from strip_notebook import strip  # noqa: E402 (a sibling script, not a package)
 
@@ -74,9 +76,8 @@ def build(notebooks: list[Path], output: Path, assets: Path | None = ROOT / "ass
             raise ValueError(f"{source}: {exc}") from exc
         notebook = strip(nbformat.reads(body, as_version=4))
         target = output / source.name
-        partial = target.with_name(f".{target.name}.tmp")
-        nbformat.write(notebook, partial)
-        partial.replace(target)
+        with atomic_path(target) as partial:
+            nbformat.write(notebook, partial)
         written.append(target)
     if assets is not None and assets.is_dir():
         destination = output.parent / "assets"

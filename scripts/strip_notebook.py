@@ -30,14 +30,14 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 from PIL import Image
+
+from xai_tutorial._files import atomic_path
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TIMING_KEYS = ("execution", "ExecuteTime")
@@ -104,14 +104,8 @@ def strip_file(path: Path) -> bool:
         text += "\n"
     if text == original:
         return False
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as partial:  # the usual permissions, never half-written
+        partial.write_text(text, encoding="utf-8")
     return True
 
 

@@ -54,3 +54,13 @@ def test_hint_and_solution(capsys):
     EXERCISE.solution()
     out = capsys.readouterr().out
     assert "multiply by 2" in out and "twice = 2 * value" in out
+
+
+def test_a_check_cell_shows_its_line_once(capsys):
+    """The result a check cell ends with formats to nothing, so Jupyter shows no ``Out`` line
+    beside the printed one (ipykernel sends no execute_result with empty data)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    result = EXERCISE.check({"value": 1, "twice": 2})
+    data, metadata = InteractiveShell.instance().display_formatter.format(result)
+    assert data == {} and capsys.readouterr().out == "✓ Double it: correct!\n"

@@ -160,6 +160,16 @@ def open_and_run_all(page, lab: str, name: str) -> None:
     )
 
 
+def expected_top_label(photo: Path, crop: bool = False) -> str:
+    """What the package itself predicts for ``photo`` (the widget must show the same): with the
+    lesson's crop, or on the whole photo as the CAM explorer sees it."""
+    from xai_tutorial import load_classifier, load_image
+
+    classifier = load_classifier("efficientnet_lite0")
+    x = classifier.preprocess(load_image(photo), crop=crop)
+    return classifier.predict(x, k=1)[0].label
+
+
 def assert_no_errors(page) -> None:
     errors = notebook(page).locator(
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
@@ -187,7 +197,8 @@ def test_cam_explorer_renders_and_reacts(page, lab):
     explorer.scroll_into_view_if_needed()
     image = explorer.locator(".widget-image")
     page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
-    caption = explorer.locator(".widget-html", has_text="Class Activation Map of")
+    # the last one: with the upload row on top, its headline says "Class Activation Map of" too
+    caption = explorer.locator(".widget-html", has_text="Class Activation Map of").last
     shot(page, "cam-explorer-initial", explorer)
     first_src, first_caption = image.get_attribute("src"), caption.inner_text()
 
@@ -214,6 +225,17 @@ def test_cam_explorer_renders_and_reacts(page, lab):
                                                                      after_alpha])
     assert caption.inner_text() != first_caption
     shot(page, "cam-explorer-second-class", explorer)
+
+    # The learner's own photo: upload it through the file chooser, as a learner does.
+    before = image.get_attribute("src")
+    with page.expect_file_chooser() as chooser:
+        explorer.locator(".widget-upload").click()
+    chooser.value.set_files(str(ROOT / "assets" / "cat_over_coffee.png"))
+    want = expected_top_label(ROOT / "assets" / "cat_over_coffee.png")
+    page.wait_for_function("([el, want]) => el.innerText.includes(want)",
+                           arg=[caption.element_handle(), want], timeout=60_000)
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(), before])
+    shot(page, "cam-explorer-own-photo", explorer)
     assert_no_errors(page)
 
 
@@ -231,11 +253,12 @@ def test_classifier_chart_and_upload(page, lab):
     widget.scroll_into_view_if_needed()
     with page.expect_file_chooser() as chooser:  # what a learner does: click, pick a file
         widget.locator(".widget-upload").click()
-    chooser.value.set_files(str(ROOT / "assets" / "cat_and_coffee.png"))
+    upload = ROOT / "assets" / "cat_and_coffee.png"
+    chooser.value.set_files(str(upload))
     headline = widget.locator(".widget-html")
     page.wait_for_function("el => el.innerText.startsWith('Prediction:')",
                            arg=headline.element_handle(), timeout=60_000)
-    assert headline.inner_text() == "Prediction: Egyptian cat"
+    assert headline.inner_text() == f"Prediction: {expected_top_label(upload, crop=True)}"
     widget.locator(".widget-output img").first.wait_for()
     shot(page, "classifier-upload", widget)
 

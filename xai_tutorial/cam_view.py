@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._atomic import write_all
+from ._files import atomic_paths
 from .cam import Scale
 from .heatmap_view import check_colormap, heatmap_overlay, shared_reference
 from .images import ImageSource, load_image
@@ -38,6 +38,16 @@ def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = "jet"):
     return figure
 
 
+def _colorbar(figure, axes, lo: float, hi: float, cmap: str, label: str) -> None:
+    """A colour bar that reads the overlay's colours back as raw CAM values ``lo .. hi``."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = figure.colorbar(ScalarMappable(Normalize(lo, hi), cmap=cmap), ax=axes, shrink=0.9)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+
+
 def plot_overlays(
     image: ImageSource,
     maps: dict[str, torch.Tensor],
@@ -47,11 +57,16 @@ def plot_overlays(
     scale: Scale = "minmax",
     reference: torch.Tensor | None = None,
     columns: int | None = None,
+    colorbar: bool = True,
 ):
     """Raw maps, titled, each scaled, upsampled to the image and laid over it.
 
     With ``scale="shared"`` the range comes from ``reference`` (e.g. ``result.maps``, all classes)
     or, by default, from the maps shown.
+
+    With ``colorbar`` (the default) the colours are read back as raw CAM values: with
+    ``"minmax"`` each map gets its own bar, from its minimum to its maximum; with ``"shared"``
+    one bar, from the reference's minimum to its maximum, serves every map.
     """
     from matplotlib.figure import Figure
 
@@ -63,7 +78,9 @@ def plot_overlays(
     columns = columns or len(maps)
     rows = -(-len(maps) // columns)
     aspect = picture.height / picture.width
-    figure = Figure(figsize=(4.2 * columns, 4.2 * aspect * rows + 0.5))
+    bars = (columns if scale == "minmax" else 1) if colorbar else 0
+    figure = Figure(figsize=(4.2 * columns + 0.9 * bars, 4.2 * aspect * rows + 0.5),
+                    layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for ax, (title, map_) in zip(axes, maps.items(), strict=False):
         _, blended = heatmap_overlay(picture, map_, scale=scale, reference=reference,
@@ -71,9 +88,13 @@ def plot_overlays(
         ax.imshow(blended)
         ax.set_title(title)
         ax.axis("off")
+        if colorbar and scale == "minmax":
+            _colorbar(figure, ax, float(map_.min()), float(map_.max()), cmap, "raw CAM value")
     for ax in axes[len(maps):]:
         ax.axis("off")
-    figure.tight_layout()
+    if colorbar and scale == "shared":
+        _colorbar(figure, list(axes[:len(maps)]), float(reference.min()),  # type: ignore[union-attr]
+                  float(reference.max()), cmap, "raw CAM value (shared range)")
     return figure
 
 
@@ -102,8 +123,7 @@ def save_cam(
     heat, combined = heatmap_overlay(picture, raw_map, scale=scale, reference=reference,
                                      alpha=alpha, cmap=cmap)
 
-    def jpeg(array: np.ndarray):
-        return lambda path: Image.fromarray(array).save(path, "JPEG", quality=92)
-
-    write_all({targets[0]: jpeg(heat), targets[1]: jpeg(combined)})
+    with atomic_paths(*targets) as partials:
+        for array, partial in zip((heat, combined), partials, strict=True):
+            Image.fromarray(array).save(partial, "JPEG", quality=92)
     return targets

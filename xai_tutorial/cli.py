@@ -75,7 +75,7 @@ _class_number = _checked(lambda index: index, int, "a class index (a whole numbe
 def _cam(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ._atomic import check_targets
+    from ._files import check_targets
     from .cam import class_activation_maps, peak
     from .cam_view import save_cam
     from .classification import load_classifier

@@ -52,6 +52,9 @@ class Result:
     def __str__(self) -> str:
         return self.line
 
+    def _ipython_display_(self) -> None:
+        """Shown as nothing: ``check()`` has already printed the line (no duplicate ``Out``)."""
+
 
 def expect(condition: bool, reason: str) -> None:
     """Inside a checker: stop with ``reason`` unless ``condition`` holds."""
