@@ -1,0 +1,188 @@
+"""Lesson 03's figures: the tree with its decision path, and node activation maps (view).
+
+The method (explanations, node maps) is in :mod:`xai_tutorial.decision_trees`; this module only
+draws. Overlays go through one chain: scale -> upsample -> colour -> blend.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .decision_trees import Explanation, NBDTExplainer, NodeMap
+from .images import ImageSource, load_image
+
+DPI = 80  # modest: figures are saved in the notebooks
+
+
+def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
+                cmap: str = "jet") -> Image.Image:
+    """A raw ``(h, w)`` map, min-max scaled, upsampled, coloured and blended over ``picture``."""
+    from .cam import blend, colorize, scale_maps, upsample
+
+    rgb = picture.convert("RGB")
+    full = upsample(scale_maps(raw.detach().float(), "minmax"), (rgb.height, rgb.width))
+    return Image.fromarray(blend(np.asarray(rgb), colorize(full, cmap), alpha))
+
+
+def decision_caption(node_map: NodeMap) -> str:
+    """``"clothing → garment (97.31%)"``."""
+    return f"{node_map.node} → {node_map.decision} ({node_map.probability:.2%})"
+
+
+def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
+    """Small model inputs (28 px) enlarged with visible pixels, for overlays."""
+    if max(picture.size) >= side:
+        return picture
+    factor = max(1, side // max(picture.size))
+    return picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
+
+
+def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
+                   explanation: Explanation | None = None,
+                   node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
+                   columns: int = 6):
+    """The input, the picture the model sees, then one overlay per decision on the path.
+
+    Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
+    other children's), captioned with the decision and its probability.
+    """
+    from matplotlib.figure import Figure
+
+    picture = load_image(image) if not isinstance(image, Image.Image) else image
+    if explanation is None or node_maps is None:
+        explanation, node_maps = explainer.explain_with_maps(picture)
+    seen = _enlarged(explainer.model_picture(picture))
+    panels = [(picture, "input"), (seen, "what the model sees")]
+    panels += [(overlay_map(seen, m.contrast, alpha), decision_caption(m)) for m in node_maps]
+    rows = -(-len(panels) // columns)
+    cols = min(columns, len(panels))
+    figure = Figure(figsize=(2.3 * cols, 2.6 * rows), dpi=DPI)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (shown, title) in zip(axes.flat, panels, strict=False):
+        ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
+        ax.set_title("\n".join(textwrap.wrap(title, 26)), fontsize=8)
+    figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
+                   alpha: float = 0.5) -> list[Path]:
+    """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
+
+    Returns:
+        The paths written, in path order.
+    """
+    from ._files import atomic_path
+
+    picture = load_image(image)
+    _, node_maps = explainer.explain_with_maps(picture)
+    seen = _enlarged(explainer.model_picture(picture))
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for step, node_map in enumerate(node_maps, 1):
+        slug = "".join(c if c.isalnum() else "-" for c in node_map.decision.lower()).strip("-")
+        paths.append(folder / f"{step:02d}-{slug}.png")
+    pictures = [overlay_map(seen, m.contrast, alpha) for m in node_maps]
+    with ExitStack() as stack:  # every file is written before any of them appears
+        partials = [stack.enter_context(atomic_path(path)) for path in paths]
+        for partial, shown in zip(partials, pictures, strict=True):
+            shown.save(partial, "PNG")
+    return paths
+
+
+def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, ax=None,
+              show_leaves: bool = False):
+    """Draw the hierarchy top-down; the decision path, if given, in red with its probabilities.
+
+    With ``show_leaves``, each inner node lists the classes under it.
+    """
+    from matplotlib.figure import Figure
+
+    children, root = explainer.children, explainer.root
+
+    positions: dict[str, tuple[float, float]] = {}
+    next_x = [0.0]
+
+    def place(node: str, depth: int) -> float:
+        kids = children.get(node, [])
+        if kids:
+            x = float(np.mean([place(k, depth + 1) for k in kids]))
+        else:
+            x = next_x[0]
+            next_x[0] += 1.0
+        positions[node] = (x, -depth)
+        return x
+
+    place(root, 0)
+    depth = -min(y for _, y in positions.values())
+    if ax is None:
+        width = max(8.0, 1.25 * next_x[0])
+        ax = Figure(figsize=(width, 1.3 * depth + 1.8), dpi=DPI).subplots()
+    path = [root] + ([d.wnid for d in explanation.decisions] if explanation else [])
+    on_path = set(zip(path, path[1:], strict=False))
+    probability = {d.wnid: d.probability for d in (explanation.decisions if explanation else ())}
+    for parent, child in explainer.edges:
+        (x0, y0), (x1, y1) = positions[parent], positions[child]
+        hot = (parent, child) in on_path
+        ax.plot([x0, x1], [y0, y1], color="#d62728" if hot else "#bbbbbb",
+                linewidth=2.5 if hot else 1.0, zorder=1)
+        if hot:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, f"{probability[child]:.2%}", fontsize=8,
+                    color="#d62728", ha="center", va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"}, zorder=3)
+    for node, (x, y) in positions.items():
+        hot = node in path
+        leaf = node not in children
+        text = explainer.labels.get(node, node)
+        if show_leaves and not leaf:
+            text = "\n".join(textwrap.wrap(text, 18))
+            text += "\n[" + "\n".join(textwrap.wrap(", ".join(explainer.leaves(node)), 22)) + "]"
+        ax.text(x, y, text, ha="center",
+                va="top" if leaf else "center", rotation=90 if leaf else 0,
+                fontsize=7 if show_leaves else 8, fontweight="bold" if hot else "normal",
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "#fde0dc" if hot else "white",
+                      "ec": "#d62728" if hot else "#999999"})
+    title = f"{explainer.name} NBDT"
+    if explanation is not None:
+        title += f": {explanation.prediction}"
+    ax.set_title(title)
+    ax.set_xlim(-0.8, next_x[0] - 0.2)
+    ax.set_ylim(-depth - 1.4, 0.6)
+    ax.axis("off")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def plot_path(explainer: NBDTExplainer, explanation: Explanation):
+    """Only the decision path, one box per node with its leaves: for trees too big to draw
+    whole (the ImageNet tree has 1,999 nodes)."""
+    from matplotlib.figure import Figure
+
+    path = [explainer.root] + [d.wnid for d in explanation.decisions]
+    figure = Figure(figsize=(9, 0.55 * len(path) + 0.6), dpi=DPI)
+    ax = figure.subplots()
+    for row, wnid in enumerate(path):
+        leaves = explainer.leaves(wnid)
+        shown = ", ".join(leaves[:6]) + (f", … ({len(leaves)} classes)" if len(leaves) > 6 else "")
+        probability = "" if row == 0 else f"{explanation.decisions[row - 1].probability:.1%}  "
+        ax.text(0.0, -row, f"{probability}{explainer.labels[wnid]}", fontsize=9,
+                fontweight="bold", va="center", ha="right")
+        ax.text(0.02, -row, shown, fontsize=8, va="center", ha="left", color="#555555")
+    ax.set_xlim(-0.5, 1.0)
+    ax.set_ylim(-len(path) + 0.5, 0.5)
+    ax.axis("off")
+    ax.set_title(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
+    figure.tight_layout()
+    return figure
