@@ -139,7 +139,7 @@ def write_hierarchy(path_graph: Path, nodes: Sequence[tuple[str, str]],
             "links": [{"source": parent, "target": child} for parent, child in edges]}
     path_graph.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path_graph) as partial:
-        partial.write_text(json.dumps(data))
+        partial.write_text(json.dumps(data, separators=(",", ":")))
 
 
 def induce_hierarchy(
@@ -658,7 +658,7 @@ def _cifar10(soft: bool) -> NBDTExplainer:
 
 def imagenet_wnids() -> list[str]:
     """The 1000 ImageNet wnids in class-index order."""
-    return _nbdt_file(Path("./nbdt/" + "/".join(IMAGENET_WNIDS_FILE))).read_text().split()
+    return _nbdt_file(Path(*IMAGENET_WNIDS_FILE)).read_text().split()
 
 
 def _imagenet(soft: bool) -> NBDTExplainer:
@@ -666,7 +666,7 @@ def _imagenet(soft: bool) -> NBDTExplainer:
 
     classifier = load_classifier("efficientnet_lite0", quiet=True)
     path_graph = package_data("imagenet", "graph.json")
-    path_wnids = _nbdt_file(Path("./nbdt/" + "/".join(IMAGENET_WNIDS_FILE)))
+    path_wnids = package_data("imagenet", "wnids.txt")
     wnids = path_wnids.read_text().split()
     # ImageNet repeats two class names ("crane", "maillot"); nbdt maps names back to indices,
     # so it gets the (unique) wnids as its class names and we keep the readable ones.
@@ -727,7 +727,10 @@ def _nbdt_file(path: Path) -> Path:
 
     spec = importlib.util.find_spec("nbdt")
     assert spec is not None and spec.origin is not None
-    return Path(spec.origin).parent / str(path).replace("./nbdt/", "", 1).lstrip("./")
+    parts = [part for part in path.parts if part != "."]
+    if parts and parts[0] == "nbdt":
+        parts = parts[1:]
+    return Path(spec.origin).parent.joinpath(*parts)
 
 
 def default_nbdt_name() -> tuple[str, str]:

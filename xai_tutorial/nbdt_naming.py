@@ -7,8 +7,8 @@ The rule, for a tree whose leaves are WordNet synsets:
    an inner node).
 2. When several nodes share that hypernym, the *highest* one (closest to the root; then the one
    with more leaves) takes the name. The others are named by their children, e.g. ``"Sneaker or
-   Ankle boot"``: children that are themselves named by their children are spelled out, and four
-   or more parts are shortened to ``"A, B, … (7 kinds of dog)"``.
+   Ankle boot"``: children that are themselves named by their children are spelled out, and more
+   than four parts are shortened to ``"A, B, … (7 classes under dog)"``.
 3. No node is ever ``'(generated)'``; should two names still collide, the later one gets a
    number: ``"dog (2)"``.
 
@@ -125,7 +125,7 @@ def name_hierarchy(
             if len(pieces) <= 4:
                 label = ", ".join(pieces[:-1]) + " or " + pieces[-1]
             else:
-                label = (f"{pieces[0]}, {pieces[1]}, … ({len(pieces)} kinds of "
+                label = (f"{pieces[0]}, {pieces[1]}, … ({leaf_count[node]} classes under "
                          f"{synset_label(synset.name())})")
             generated += 1
             wnid = f"f{generated:08d}"
