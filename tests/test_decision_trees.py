@@ -40,7 +40,7 @@ from xai_tutorial.nbdt_training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = sorted((ROOT / "assets" / "fashion").glob("*.png"))
+ASSETS = sorted((ROOT / "assets" / "fashion").glob("[0-9]-*.png"))
 DATA = Path(os.environ.get("NLTK_DATA", ROOT / ".venv" / "data" / "nltk_data")).parent
 CLOTHES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt")
 SHOES = ("Sandal", "Sneaker", "Ankle boot")

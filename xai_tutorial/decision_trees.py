@@ -253,6 +253,7 @@ class Explanation:
     prediction: str
     decisions: tuple[Decision, ...]
     soft: bool = False
+    index: int = -1  # the predicted class index (names can repeat: ImageNet has two "crane")
 
     @property
     def probability(self) -> float:
@@ -430,7 +431,7 @@ class NBDTExplainer:
             explanations.append(Explanation(
                 prediction=self.classes[predicted],
                 decisions=tuple(Decision(self._name(w), p, w) for w, p in steps),
-                soft=self.soft,
+                soft=self.soft, index=predicted,
             ))
         return explanations
 
@@ -515,8 +516,9 @@ class NBDTExplainer:
             maps = torch.einsum("kc,chw->khw", weights, features)
             chosen = kids.index(child)
             result.append(NodeMap(
-                node=self._name(parent), node_wnid=parent, children=tuple(self._name(k) for k in kids),
-                children_wnids=tuple(kids), maps=maps, biases=biases, scores=scores,
+                node=self._name(parent), node_wnid=parent,
+                children=tuple(self._name(k) for k in kids), children_wnids=tuple(kids),
+                maps=maps, biases=biases, scores=scores,
                 chosen=chosen, probability=float(scores.softmax(0)[chosen]),
             ))
         return result
@@ -772,6 +774,36 @@ def node_scores(explainer: NBDTExplainer, image: ImageSource | torch.Tensor,
     theirs = HardTreeSupLoss.get_output_sub(logits, rules[node])[0]
     return [(explainer.labels[c], float(a), float(b))
             for c, a, b in zip(explainer.children[node], ours, theirs, strict=True)]
+
+
+def photo_variants(image: ImageSource) -> dict[str, Image.Image]:
+    """The photo, its mirror image, and three 75% crops (centre, top left, bottom right) with
+    the centre crop mirrored too: six views on which a faithful tree should agree with its
+    network."""
+    picture = load_image(image)
+    w, h = picture.size
+    cw, ch = round(0.75 * w), round(0.75 * h)
+    centre = picture.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
+    return {
+        "photo": picture,
+        "mirrored": ImageOps.mirror(picture),
+        "centre crop": centre,
+        "centre crop mirrored": ImageOps.mirror(centre),
+        "top-left crop": picture.crop((0, 0, cw, ch)),
+        "bottom-right crop": picture.crop((w - cw, h - ch, w, h)),
+    }
+
+
+@torch.no_grad()
+def agreement_with_network(explainer: NBDTExplainer,
+                           images: Sequence[ImageSource]) -> tuple[int, int]:
+    """``(agreeing, total)``: on how many images the NBDT's prediction is the network's top-1."""
+    agreeing = 0
+    for image in images:
+        x = explainer._input(image)
+        logits = explainer.network(x)
+        agreeing += explainer._explain_logits(logits)[0].index == int(logits.argmax())
+    return agreeing, len(images)
 
 
 def metrics_table() -> str:

@@ -155,7 +155,7 @@ def train_fashion_nbdt(
         "dataset": "Fashion-MNIST", "train_images": len(train_data),
         "test_images": len(test_data), "seed": seed, "epochs": epochs,
         "tree_supervision_epochs": tree_epochs, "loss": "nbdt SoftTreeSupLoss",
-        "hierarchy": "induced from fc weights (Ward), inner nodes named by xai_tutorial.nbdt_naming",
+        "hierarchy": "induced from fc weights (Ward), named by xai_tutorial.nbdt_naming",
         "before_tree_supervision": before, "after_tree_supervision": after,
         "train_seconds": round(time.perf_counter() - began, 1),
         "torch": torch.__version__, "python": platform.python_version(),
