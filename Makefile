@@ -8,7 +8,8 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Tests and saved notebook outputs see empty download caches, as a fresh offline machine does,
 # so they are the same everywhere (the developer's own cached weights do not leak in).
-CLEAN_CACHES := TORCH_HOME=$(CURDIR)/.venv/empty-cache/torch XAI_TUTORIAL_CACHE=$(CURDIR)/.venv/empty-cache/xai
+EMPTY_CACHE  := $(CURDIR)/build/empty-cache
+CLEAN_CACHES := TORCH_HOME=$(EMPTY_CACHE)/torch XAI_TUTORIAL_CACHE=$(EMPTY_CACHE)/xai
 
 # Offline data for lesson 03, from Debian packages: WordNet (to name new NBDT hierarchies) and
 # Fashion-MNIST (to train and check the shipped NBDT). Installed with apt-get when missing.
@@ -19,13 +20,17 @@ WORDNET    := $(NLTK_DATA)/corpora/wordnet/lexnames
 FASHION    := $(DATA)/FashionMNIST/raw/t10k-labels-idx1-ubyte
 DEBIAN_PKGS := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
-.PHONY: setup lab test lint notebooks fetch test-browser clean data
+.PHONY: setup lab test lint notebooks student fetch test-browser clean data
 
 setup: $(STAMP)
 
+# On Linux, torch and torchvision come from PyTorch's CPU-only wheel index when it answers within
+# a few seconds (no CUDA libraries); otherwise scripts/install_torch.py says so in one line and
+# the package install takes PyPI's default wheels.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/python scripts/install_torch.py
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -54,14 +59,31 @@ lint: setup
 	$(BIN)/ruff check xai_tutorial tests benchmarks scripts
 
 test: setup lint data
-	rm -rf .venv/empty-cache
+	rm -rf $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests notebooks --nbval -p no:cacheprovider
 
-# Re-execute every notebook in place and save its outputs (after editing a lesson).
-notebooks: setup
-	rm -rf .venv/empty-cache
-	cd notebooks && for nb in [0-9]*.ipynb; do \
-	  $(CLEAN_CACHES) ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+# Re-execute the notebooks in place and save their outputs (after editing a lesson), then strip
+# what churns (widget views' random model ids, widget state, timings, split streams), keep photos
+# as JPEG where that halves them (scripts/strip_notebook.py), and regenerate each MyST twin
+# (notebooks/NN_*.md). One notebook: make notebooks NB=02_class_activation_maps.ipynb
+# Saved figures are drawn at $(FIGURE_DPI) dpi (figures keep their size in inches, so their text
+# output does not change; a learner's own run draws them at matplotlib's default).
+NB         ?= $(notdir $(wildcard notebooks/[0-9]*.ipynb))
+FIGURE_DPI ?= 72
+EXECUTE    := --ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
+  --ExecutePreprocessor.extra_arguments='["--InlineBackend.print_figure_kwargs={\"bbox_inches\": \"tight\", \"dpi\": $(FIGURE_DPI)}"]'
+notebooks: setup data
+	rm -rf $(EMPTY_CACHE)
+	cd notebooks && for nb in $(notdir $(NB)); do \
+	  $(CLEAN_CACHES) ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace $(EXECUTE) "$$nb" \
+	  || exit 1; done
+	$(BIN)/python scripts/strip_notebook.py $(addprefix notebooks/,$(notdir $(NB)))
+	$(BIN)/jupytext --to md:myst $(addprefix notebooks/,$(notdir $(NB)))
+
+# Student copies: solutions become nbgrader's stub, hidden tests go, outputs are cleared.
+# build/student/NN_*.ipynb, with build/assets beside them (the notebooks read ../assets).
+student: setup
+	$(BIN)/python scripts/build_student.py --output build/student notebooks/[0-9]*.ipynb
 
 # The notebooks in a real JupyterLab, in Debian's headless Chromium (Playwright drives it; it never
 # downloads a browser of its own). Screenshots: test-output/browser/.
@@ -71,11 +93,11 @@ notebooks: setup
 	else echo "Please install Debian's chromium and chromium-driver packages"; exit 1; fi
 
 test-browser: setup data /usr/bin/chromium
-	rm -rf test-output/browser .venv/empty-cache
+	rm -rf test-output/browser $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
 
 fetch: setup
 	$(BIN)/python -m xai_tutorial fetch --all
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) build .pytest_cache

@@ -32,7 +32,8 @@ def test_wrong_answers_fail_with_a_reason(capsys):
 def test_missing_variable_is_not_attempted_not_a_name_error(capsys):
     result = EXERCISE.check({"value": 3})
     assert result.outcome is Outcome.NOT_ATTEMPTED and not result
-    assert capsys.readouterr().out == "○ Double it: not attempted yet (define `twice`, then check again)\n"
+    expected = "○ Double it: not attempted yet (define `twice`, then check again)\n"
+    assert capsys.readouterr().out == expected
 
 
 def test_a_checker_that_breaks_is_reported_not_raised(capsys):

@@ -170,10 +170,10 @@ def assert_no_errors(page) -> None:
         assert bad not in body, bad
 
 
-@pytest.mark.parametrize("name", [
-    "00_setup.ipynb", "01_pretrained_classifier.ipynb", "02_class_activation_maps.ipynb",
-    "03_neural_backed_decision_trees.ipynb",
-])
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_restart_and_run_all_has_no_errors(page, lab, name):
     open_and_run_all(page, lab, name)
     assert_no_errors(page)

@@ -1,0 +1,324 @@
+"""The notebooks' machinery: stripped outputs, MyST twins in sync, and student copies.
+
+The teacher notebooks themselves are checked output by output by nbval (``make test`` runs
+``pytest tests notebooks --nbval``). Here:
+
+- every committed notebook is already stripped (no widget state, widget views or timings), so
+  ``make notebooks`` does not rewrite it for nothing;
+- every notebook has a MyST twin equal to a fresh ``jupytext --to md:myst`` export;
+- ``scripts/build_student.py`` (``make student``) leaves no solution line and no marker, and a
+  student copy runs top to bottom with no error other than the stubs' ``NotImplementedError``.
+
+The machinery is tested on a small fixture lesson (tests/fixtures/exercise_lesson.md) with one
+exercise, one self-check and one hidden test, and on whatever lesson notebooks exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import difflib
+import importlib.util
+import io
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import jupytext
+import nbformat
+import pytest
+from jupytext.config import load_jupytext_config
+from nbclient import NotebookClient
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+FIXTURE = ROOT / "tests" / "fixtures" / "exercise_lesson.md"
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+MARKERS = re.compile(r"###\s*(BEGIN|END)\s+(SOLUTION|HIDDEN TESTS)")
+STUB = "raise NotImplementedError()"
+BUDGET = 1_500_000  # bytes, all lesson notebooks together
+
+
+def script(name: str) -> ModuleType:
+    """Import scripts/<name>.py (the scripts are not a package)."""
+    if name not in sys.modules:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def solution_lines(cell_source: str) -> tuple[set[str], set[str]]:
+    """(lines inside solution regions, lines outside them), stripped and non-empty."""
+    inside, outside, within = set(), set(), False
+    for line in cell_source.splitlines():
+        text = line.strip()
+        if BEGIN in line:
+            within = True
+        elif END in line:
+            within = False
+        elif text:
+            (inside if within else outside).add(text)
+    return inside, outside
+
+
+def errors(notebook: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
+    """(cell index, exception name, message) of every error output."""
+    return [(i, out.ename, out.evalue) for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
+
+
+def execute(path: Path, allow_errors: bool) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in a fresh python3 kernel, in its own directory."""
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=allow_errors,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return notebook
+
+
+def printed(cell: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream")
+
+
+# --- the fixture lesson: a teacher notebook and its student copy ------------------------------
+
+
+@pytest.fixture(scope="module")
+def lesson(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The fixture lesson as a teacher notebook, and its student copy built by the script."""
+    root = tmp_path_factory.mktemp("lesson")
+    teacher = root / "teacher" / "90_exercise_lesson.ipynb"
+    teacher.parent.mkdir()
+    nbformat.write(jupytext.read(FIXTURE), teacher)
+    assert script("build_student").main(["--output", str(root / "student"), str(teacher)]) == 0
+    return teacher, root / "student" / teacher.name
+
+
+def test_fixture_has_an_exercise_to_strip(lesson: tuple[Path, Path]) -> None:
+    teacher = nbformat.read(lesson[0], as_version=4)
+    assert any(solution_lines(c.source)[0] for c in teacher.cells if c.cell_type == "code")
+    assert any("BEGIN HIDDEN TESTS" in c.source for c in teacher.cells)
+
+
+def test_student_copy_has_stub_instead_of_solution(lesson: tuple[Path, Path]) -> None:
+    teacher, student = (nbformat.read(p, as_version=4) for p in lesson)
+    assert len(student.cells) == len(teacher.cells)
+    text = "\n".join(c.source for c in student.cells)
+    assert "[2 * n for n in numbers]  # the teacher's answer" not in text
+    assert "assert doubled_numbers == [2, 4, 6]" not in text
+    assert not MARKERS.search(text)
+    answer = student.cells[3]
+    assert answer.source.splitlines() == ["# YOUR CODE HERE", STUB]
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in student.cells if c.cell_type == "code")
+
+
+def test_teacher_fixture_checks_correct(lesson: tuple[Path, Path]) -> None:
+    teacher = execute(lesson[0], allow_errors=False)
+    assert "✓ Double the numbers: correct!" in printed(teacher.cells[4])
+
+
+def test_student_copy_runs_up_to_the_stub(lesson: tuple[Path, Path]) -> None:
+    student = execute(lesson[1], allow_errors=True)
+    assert [(i, name) for i, name, _ in errors(student)] == [(3, "NotImplementedError")]
+    assert "not attempted" in printed(student.cells[4])
+    assert printed(student.cells[-1]).strip() == "6"  # cells after the exercise still run
+
+
+def test_broken_markers_are_one_clear_error(tmp_path: Path, capsys) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"{BEGIN}\nx = 1\n")])
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    assert script("build_student").main(["--output", str(tmp_path / "out"), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "broken.ipynb" in err and err.count("\n") == 1
+    assert not (tmp_path / "out" / "broken.ipynb").exists()
+
+
+# --- stripping what churns ----------------------------------------------------------------------
+
+
+def executed_like() -> nbformat.NotebookNode:
+    """A notebook as nbconvert saves it: widget state, a widget view, timings, split streams."""
+    v4 = nbformat.v4
+    widget = v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "1a2b", "version_major": 2,
+                                                     "version_minor": 0},
+        "text/plain": "VBox(children=(...))"})
+    bare_widget = v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "3c4d", "version_major": 2,
+                                                     "version_minor": 0}})
+    timing = {"iopub.status.busy": "2026-01-01T00:00:00.000000Z"}
+    cells = [
+        v4.new_code_cell("explorer", execution_count=1, outputs=[widget, bare_widget],
+                         metadata={"execution": timing, "tags": ["NBVAL_IGNORE_OUTPUT"]}),
+        v4.new_code_cell("print('a'); print('b')", execution_count=2, metadata={
+            "execution": timing, "ExecuteTime": {"end_time": "x"}, "nbgrader": {"solution": True}},
+            outputs=[v4.new_output("stream", name="stdout", text="a\n"),
+                     v4.new_output("stream", name="stdout", text="b\n")]),
+    ]
+    notebook = v4.new_notebook(cells=cells)
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    return notebook
+
+
+def test_strip_removes_what_churns_and_keeps_tags() -> None:
+    stripped = script("strip_notebook").strip(executed_like())
+    assert "widgets" not in stripped.metadata
+    first, second = stripped.cells
+    assert first.outputs == [nbformat.v4.new_output(
+        "display_data", data={"text/plain": "VBox(children=(...))"})]
+    assert first.metadata == {"tags": ["NBVAL_IGNORE_OUTPUT"]}
+    assert second.metadata == {"nbgrader": {"solution": True}}
+    assert [(o.name, o.text) for o in second.outputs] == [("stdout", "a\nb\n")]
+    assert second.execution_count == 2
+    again = script("strip_notebook").strip(copy.deepcopy(stripped))
+    assert again == stripped
+
+
+def test_strip_file_rewrites_only_when_needed(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(executed_like(), path)
+    strip_file = script("strip_notebook").strip_file
+    assert strip_file(path) is True
+    before = path.read_bytes()
+    assert strip_file(path) is False
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def png_output(image: Image.Image) -> nbformat.NotebookNode:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return nbformat.v4.new_output("display_data", data={
+        "image/png": base64.b64encode(out.getvalue()).decode(), "text/plain": "<Figure>"})
+
+
+def test_photos_are_kept_as_jpeg_and_line_art_as_png() -> None:
+    strip_notebook = script("strip_notebook")
+    with Image.open(ROOT / "assets" / "cat_and_coffee.png") as photo:
+        photo_output = png_output(photo.convert("RGB"))
+    line_art = Image.new("RGB", (300, 200), "white")
+    ImageDraw.Draw(line_art).line([(10, 190), (290, 10)], fill="black", width=2)
+    art_output = png_output(line_art)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "show()", execution_count=1, outputs=[photo_output, art_output])])
+    photo_png = base64.b64decode(photo_output.data["image/png"])
+    art_png = art_output.data["image/png"]
+    stripped = strip_notebook.strip(copy.deepcopy(notebook))
+    photo_after, art_after = stripped.cells[0].outputs
+    assert set(photo_after.data) == {"image/jpeg", "text/plain"}
+    jpeg = base64.b64decode(photo_after.data["image/jpeg"])
+    assert len(jpeg) <= len(photo_png) / 2
+    with Image.open(io.BytesIO(jpeg)) as picture:
+        assert (picture.format, picture.size) == ("JPEG", Image.open(io.BytesIO(photo_png)).size)
+    assert art_after.data == {"image/png": art_png, "text/plain": "<Figure>"}
+    assert strip_notebook.strip(copy.deepcopy(stripped)) == stripped  # the same bytes again
+
+
+def test_a_picture_saved_twice_keeps_only_its_small_jpeg() -> None:
+    strip_notebook = script("strip_notebook")
+    with Image.open(ROOT / "assets" / "cat_and_coffee.png") as photo:
+        output = png_output(photo.convert("RGB"))
+    jpeg = strip_notebook.to_jpeg(base64.b64decode(output.data["image/png"]))
+    output.data["image/jpeg"] = base64.b64encode(jpeg).decode()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "photo", execution_count=1, outputs=[output])])
+    (after,) = strip_notebook.strip(notebook).cells[0].outputs
+    assert set(after.data) == {"image/jpeg", "text/plain"}
+    assert base64.b64decode(after.data["image/jpeg"]) == jpeg
+
+
+def test_notebooks_fit_the_size_budget() -> None:
+    sizes = {p.name: p.stat().st_size for p in NOTEBOOKS}
+    assert sum(sizes.values()) <= BUDGET, f"notebooks total {sum(sizes.values())} bytes: {sizes}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_committed_notebook_is_stripped(path: Path) -> None:
+    original = nbformat.read(path, as_version=4)
+    stripped = script("strip_notebook").strip(copy.deepcopy(original))
+    assert stripped == original, (
+        f"{path.name} carries widget state, widget views, timings or heavy PNG photos: run "
+        f"`make notebooks NB={path.name}` (or python scripts/strip_notebook.py {path})")
+
+
+# --- MyST twins ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_twin_is_in_sync(path: Path) -> None:
+    twin = path.with_suffix(".md")
+    assert twin.is_file(), f"{path.name} has no MyST twin: run `make notebooks NB={path.name}`"
+    config = load_jupytext_config(str(twin.resolve()))
+    fresh = jupytext.writes(jupytext.read(path), fmt="md:myst", config=config)
+    committed = twin.read_text(encoding="utf-8")
+    diff = list(difflib.unified_diff(committed.splitlines(), fresh.splitlines(),
+                                     "committed " + twin.name, "fresh export", lineterm="", n=1))
+    assert not diff, (f"{twin.name} is out of sync with {path.name}: run "
+                      f"`make notebooks NB={path.name}` or `jupytext --to md:myst {path}`\n"
+                      + "\n".join(diff[:40]))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_twin_keeps_sources_tags_and_markers(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    assert path.with_suffix(".md").is_file(), f"{path.name} has no MyST twin"
+    twin = jupytext.read(path.with_suffix(".md"))
+
+    def cells(book: nbformat.NotebookNode) -> list[tuple[str, str, list[str]]]:
+        return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in book.cells]
+
+    assert cells(twin) == cells(notebook)
+
+
+def test_no_twin_without_its_notebook() -> None:
+    orphans = [p.name for p in (ROOT / "notebooks").glob("[0-9]*.md")
+               if not p.with_suffix(".ipynb").exists()]
+    assert not orphans, f"twins whose notebook is gone: {orphans}"
+
+
+# --- student copies of the real lessons ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build") / "student"
+    assert script("build_student").main(["--output", str(out), *map(str, NOTEBOOKS)]) == 0
+    assert (out.parent / "assets").is_dir()
+    return out
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_no_solution_line_survives(path: Path, students: Path) -> None:
+    teacher = nbformat.read(path, as_version=4)
+    student = nbformat.read(students / path.name, as_version=4)
+    assert len(student.cells) == len(teacher.cells)
+    for index, (ours, theirs) in enumerate(zip(teacher.cells, student.cells, strict=True)):
+        assert not MARKERS.search(theirs.source), f"cell {index} keeps a marker"
+        inside, outside = solution_lines(ours.source)
+        left = (inside - outside) & {line.strip() for line in theirs.source.splitlines()}
+        assert not left, f"cell {index} keeps solution lines {sorted(left)}"
+        if inside:
+            assert STUB in theirs.source, f"cell {index} lost its solution but got no stub"
+
+
+@pytest.mark.slow
+def test_student_copies_run_up_to_the_stubs(students: Path) -> None:
+    """Every student copy, top to bottom, with empty download caches (conftest's isolated_cache):
+    the only errors are the stubs' NotImplementedError."""
+    found = {}
+    for path in sorted(students.glob("*.ipynb")):
+        others = [e for e in errors(execute(path, allow_errors=True))
+                  if e[1] != "NotImplementedError"]
+        if others:
+            found[path.name] = others
+    assert not found, f"student copies fail with errors other than the stubs': {found}"
