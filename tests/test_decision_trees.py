@@ -301,7 +301,7 @@ class HandNet(nn.Module):
         self.fc = nn.Linear(2, 3)
         with torch.no_grad():
             self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]))
-            self.fc.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
+            self.fc.bias.copy_(torch.tensor([0.0, 1.0, -2.0]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.features(x)), 1))
@@ -334,8 +334,8 @@ def test_node_maps_exact_on_a_hand_built_net(tmp_path):
     f1 = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 2.0]])
     x = torch.stack([f0, f1])[None]  # (1, 2, 2, 3): rows != columns
     explanation, maps = explainer.explain_with_maps(x)
-    # logits: a = mean f0 = 3.5; b = 2 mean f1 + 1 = 3.5; c = 3.5 + 0.8333 - 1
-    # root: pair = mean(a, b) = 3.5 > c = 3.3333 -> pair; then a = b: nbdt takes the first, a
+    # logits: a = mean f0 = 3.5; b = 2 mean f1 + 1 = 8/3; c = 3.5 + 5/6 - 2 = 7/3
+    # root: pair = mean(a, b) = 37/12 > c = 7/3 -> pair; then a > b -> a
     assert explanation.prediction == "a"
     assert [d.name for d in explanation.decisions] == ["pair", "a"]
     assert len(maps) == 2
@@ -343,16 +343,16 @@ def test_node_maps_exact_on_a_hand_built_net(tmp_path):
     assert (root.node, root.children, root.chosen) == ("all", ("pair", "c"), 0)
     assert torch.equal(root.maps[0], 0.5 * f0 + 1.0 * f1)  # w_pair = mean of a and b rows
     assert torch.equal(root.maps[1], f0 + f1)
-    assert torch.equal(root.biases, torch.tensor([0.5, -1.0]))
+    assert torch.equal(root.biases, torch.tensor([0.5, -2.0]))
     assert root.maps.shape == (2, 2, 3)  # the image's own orientation
     assert torch.allclose(root.maps.mean((1, 2)) + root.biases, root.scores)
     assert torch.equal(root.contrast, root.maps[0] - root.maps[1])
     assert abs(root.contrast.mean() + root.bias_difference - root.margin) < 1e-6
-    assert abs(root.margin - (3.5 - (3.5 + 5 / 6 - 1))) < 1e-6
+    assert abs(root.margin - (37 / 12 - 7 / 3)) < 1e-6
     assert torch.equal(pair.maps[0], f0) and torch.equal(pair.maps[1], 2 * f1)
-    assert pair.identity_error() == 0.0
-    assert abs(pair.probability - 0.5) < 1e-7 and abs(explanation.probability - 0.5 *
-                                                      root.probability) < 1e-7
+    assert pair.identity_error() < 1e-6 and root.identity_error() < 1e-6
+    assert abs(pair.probability - float(torch.tensor([3.5, 8 / 3]).softmax(0)[0])) < 1e-6
+    assert abs(explanation.probability - pair.probability * root.probability) < 1e-7
 
 
 def test_node_maps_refuse_a_network_that_is_not_gap_plus_linear(tmp_path):

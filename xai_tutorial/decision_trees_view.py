@@ -63,7 +63,7 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
     panels += [(overlay_map(seen, m.contrast, alpha), decision_caption(m)) for m in node_maps]
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
-    figure = Figure(figsize=(2.3 * cols, 2.6 * rows), dpi=DPI)
+    figure = Figure(figsize=(2.0 * cols, 2.3 * rows), dpi=DPI)
     axes = figure.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -127,7 +127,7 @@ def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, 
     place(root, 0)
     depth = -min(y for _, y in positions.values())
     if ax is None:
-        width = max(8.0, 1.25 * next_x[0])
+        width = max(8.0, 0.95 * next_x[0])
         ax = Figure(figsize=(width, 1.3 * depth + 1.8), dpi=DPI).subplots()
     path = [root] + ([d.wnid for d in explanation.decisions] if explanation else [])
     on_path = set(zip(path, path[1:], strict=False))
