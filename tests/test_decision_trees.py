@@ -447,3 +447,49 @@ def test_decision_trees_is_a_method_module():
         source = (ROOT / "xai_tutorial" / f"{name}.py").read_text()
         imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source, re.MULTILINE)
         assert not [i for i in imports if "matplotlib" in i or "widget" in i], (name, imports)
+
+
+# ----------------------------------------------------------------------------------------------
+# The untrained ImageNet tree
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    return load_nbdt("imagenet")
+
+
+def test_imagenet_tree_explains_the_cat(imagenet):
+    assert not imagenet.trained_for_trees and "NOT trained for trees" in repr(imagenet)
+    explanation, maps = imagenet.explain_with_maps("chelsea")
+    names = [d.name for d in explanation.decisions]
+    assert len(names) >= 3 and all(names) and "(generated)" not in names
+    assert explanation.prediction == imagenet.classes[explanation.index]
+    assert len(maps) == len(names) and max(m.identity_error() for m in maps) <= 1e-5
+    assert maps[0].maps.shape[1:] == (7, 7)  # Lite0's last features for a 224 crop
+    from xai_tutorial.classification import load_classifier
+
+    classifier = load_classifier("efficientnet_lite0", quiet=True)
+    x = classifier.preprocess("chelsea")
+    assert torch.equal(imagenet.preprocess(load_image_("chelsea")), x)
+    assert torch.allclose(imagenet.network(x), classifier.model(x))
+
+
+def load_image_(name):
+    from xai_tutorial.images import load_image
+
+    return load_image(name)
+
+
+def test_imagenet_hierarchy_reproduces_from_lite0(tmp_path):
+    if not nbdt_compat.wordnet_available():
+        pytest.skip("WordNet is not installed (`make data`)")
+    from xai_tutorial.classification import load_classifier
+    from xai_tutorial.decision_trees import imagenet_wnids, induce_hierarchy
+
+    classifier = load_classifier("efficientnet_lite0", quiet=True)
+    induce_hierarchy(classifier.model.get_submodule("_fc").weight, imagenet_wnids(),
+                     classifier.categories, tmp_path / "graph.json", tmp_path / "wnids.txt")
+    assert (tmp_path / "graph.json").read_text() == package_data(
+        "imagenet", "graph.json").read_text()
+    assert (tmp_path / "wnids.txt").read_text() == package_data(
+        "imagenet", "wnids.txt").read_text()
