@@ -163,26 +163,3 @@ def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, 
     ax.axis("off")
     ax.figure.tight_layout()
     return ax.figure
-
-
-def plot_path(explainer: NBDTExplainer, explanation: Explanation):
-    """Only the decision path, one box per node with its leaves: for trees too big to draw
-    whole (the ImageNet tree has 1,999 nodes)."""
-    from matplotlib.figure import Figure
-
-    path = [explainer.root] + [d.wnid for d in explanation.decisions]
-    figure = Figure(figsize=(9, 0.55 * len(path) + 0.6), dpi=DPI)
-    ax = figure.subplots()
-    for row, wnid in enumerate(path):
-        leaves = explainer.leaves(wnid)
-        shown = ", ".join(leaves[:6]) + (f", … ({len(leaves)} classes)" if len(leaves) > 6 else "")
-        probability = "" if row == 0 else f"{explanation.decisions[row - 1].probability:.1%}  "
-        ax.text(0.0, -row, f"{probability}{explainer.labels[wnid]}", fontsize=9,
-                fontweight="bold", va="center", ha="right")
-        ax.text(0.02, -row, shown, fontsize=8, va="center", ha="left", color="#555555")
-    ax.set_xlim(-0.5, 1.0)
-    ax.set_ylim(-len(path) + 0.5, 0.5)
-    ax.axis("off")
-    ax.set_title(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
-    figure.tight_layout()
-    return figure
