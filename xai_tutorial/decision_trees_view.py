@@ -31,9 +31,10 @@ def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
     return Image.fromarray(blend(np.asarray(rgb), colorize(full, cmap), alpha))
 
 
-def decision_caption(node_map: NodeMap) -> str:
-    """``"clothing → garment (97.31%)"``."""
-    return f"{node_map.node} → {node_map.decision} ({node_map.probability:.2%})"
+def decision_caption(node_map: NodeMap, width: int = 44) -> str:
+    """``"→ garment (97.31%)"``: the branch taken (long names shortened) and its probability."""
+    name = textwrap.shorten(node_map.decision, width, placeholder=" …")
+    return f"→ {name} ({node_map.probability:.2%})"
 
 
 def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
@@ -60,16 +61,17 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
         explanation, node_maps = explainer.explain_with_maps(picture)
     seen = _enlarged(explainer.model_picture(picture))
     panels = [(picture, "input"), (seen, "what the model sees")]
-    panels += [(overlay_map(seen, m.contrast, alpha), decision_caption(m)) for m in node_maps]
+    panels += [(overlay_map(seen, m.contrast, alpha), f"{step}. {decision_caption(m)}")
+               for step, m in enumerate(node_maps, 1)]
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
-    figure = Figure(figsize=(2.0 * cols, 2.3 * rows), dpi=DPI)
+    figure = Figure(figsize=(2.0 * cols, 2.5 * rows), dpi=DPI)
     axes = figure.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (shown, title) in zip(axes.flat, panels, strict=False):
         ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
-        ax.set_title("\n".join(textwrap.wrap(title, 26)), fontsize=8)
+        ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
     figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
     figure.tight_layout()
     return figure
