@@ -372,7 +372,16 @@ class NBDTExplainer:
         self.pooling_layer, self.fc_layer = pooling_layer, fc_layer
         self.mean, self.std = tuple(mean), tuple(std)
         self.trained_for_trees = trained_for_trees
-        self._fc_rows: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._rows_key: tuple[int, int, int] | None = None
+        self._leaves: dict[str, list[int]] = {}
+        try:
+            self._fc = self.network.get_submodule(fc_layer)
+            self._pooling = self.network.get_submodule(pooling_layer)
+        except AttributeError:
+            raise InputError(f"{type(self.network).__name__} has no layer {fc_layer!r} or "
+                             f"{pooling_layer!r}") from None
+        self._checked = False
 
     def __repr__(self) -> str:
         kind = "soft" if self.soft else "hard"
@@ -389,29 +398,38 @@ class NBDTExplainer:
 
     @property
     def fc(self) -> nn.Linear:
-        return self.network.get_submodule(self.fc_layer)
+        return self._fc
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass: ``(logits, F)``, ``F`` the ``(N, C, h, w)`` input of the pooling.
 
-        Raises:
-            InputError: the network is not global average pooling followed by ``fc_layer``
-                (then node maps would not add up to the scores).
-        """
-        from .cam import capture
+        The first call also checks that the pooling is global average pooling feeding
+        ``fc_layer`` alone (``fc(mean F) == logits``), so that node maps add up to the scores.
 
-        with capture(self.network, self.pooling_layer, "input") as store:
+        Raises:
+            InputError: the network is not global average pooling + one linear layer.
+        """
+        store: list[torch.Tensor] = []
+        handle = self._pooling.register_forward_pre_hook(lambda _, inputs: store.append(inputs[0]))
+        try:
             logits = self.network(x)
-        features = store["features"]
-        again = self.fc(features.mean((2, 3)))
-        tolerance = 1e-4 * max(1.0, float(logits.abs().max()))
-        if again.shape != logits.shape or float((again - logits).abs().max()) > tolerance:
-            raise InputError(
-                f"{type(self.network).__name__}: {self.pooling_layer!r} followed by "
-                f"{self.fc_layer!r} is not global average pooling + one linear layer, so node "
-                "maps would not add up to the decisions' scores"
-            )
+        finally:
+            handle.remove()
+        if len(store) != 1:
+            raise InputError(f"{type(self.network).__name__}: {self.pooling_layer!r} ran "
+                             f"{len(store)} times in one forward pass; expected once")
+        features = store[0]
+        if not self._checked:
+            again = self.fc(features.mean((2, 3)))
+            tolerance = 1e-4 * max(1.0, float(logits.abs().max()))
+            if again.shape != logits.shape or float((again - logits).abs().max()) > tolerance:
+                raise InputError(
+                    f"{type(self.network).__name__}: {self.pooling_layer!r} followed by "
+                    f"{self.fc_layer!r} is not global average pooling + one linear layer, so "
+                    "node maps would not add up to the decisions' scores"
+                )
+            self._checked = True
         return logits, features
 
     def _explain_logits(self, logits: torch.Tensor) -> list[Explanation]:
@@ -466,13 +484,14 @@ class NBDTExplainer:
     # -- the tree ---------------------------------------------------------------------------
 
     def leaf_indices(self, node: str) -> list[int]:
-        """The class indices of the leaves under ``node`` (itself, if a leaf)."""
-        def walk(n: str) -> list[int]:
-            if n not in self.children:
-                return [self._class_of[n]]
-            return [i for c in self.children[n] for i in walk(c)]
-
-        return walk(node)
+        """The class indices of the leaves under ``node`` (itself, if a leaf), left to right."""
+        if node not in self._leaves:
+            if node not in self.children:
+                self._leaves[node] = [self._class_of[node]]
+            else:
+                self._leaves[node] = [i for c in self.children[node]
+                                      for i in self.leaf_indices(c)]
+        return list(self._leaves[node])
 
     def leaves(self, node: str) -> list[str]:
         """The class names under ``node``, left to right."""
@@ -485,41 +504,61 @@ class NBDTExplainer:
                 return wnid
         raise UnknownNameError("node", name, sorted(set(self.labels.values())))
 
-    def _averaged(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        rows, bias = self.fc.weight.detach(), self.fc.bias.detach()
-        weights, biases = {}, {}
-        for node, kids in self.children.items():
-            index = [self.leaf_indices(c) for c in kids]
-            weights[node] = torch.stack([rows[i].mean(0) for i in index])
-            biases[node] = torch.stack([bias[i].mean() for i in index])
-        return weights, biases
+    def _refresh_rows(self) -> None:
+        """Forget the averaged rows when the classifier's weights have changed (training)."""
+        weight, bias = self.fc.weight, self.fc.bias
+        key = (weight.data_ptr(), weight._version, bias._version)
+        if self._rows_key != key:
+            self._rows, self._rows_key = {}, key
+
+    def _node_rows(self, node: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(A, w, b)`` for ``node``: ``A`` the ``(K, classes)`` averaging matrix (row ``k``
+        holds ``1/|leaves(k)|`` at child ``k``'s leaves), ``w = A W`` the averaged classifier
+        rows and ``b = A bias``. Remembered until the classifier's weights change."""
+        weight, bias = self.fc.weight, self.fc.bias
+        self._refresh_rows()
+        if node not in self._rows:
+            kids = self.children[node]
+            average = torch.zeros(len(kids), weight.shape[0], dtype=weight.dtype)
+            for k, child in enumerate(kids):
+                index = self.leaf_indices(child)
+                average[k, index] = 1.0 / len(index)
+            # the same sums nbdt and the learner write: the mean of the leaves' rows
+            rows = torch.stack([weight.detach()[self.leaf_indices(c)].mean(0) for c in kids])
+            means = torch.stack([bias.detach()[self.leaf_indices(c)].mean() for c in kids])
+            self._rows[node] = (average, rows, means)
+        return self._rows[node]
 
     def node_weights(self) -> dict[str, torch.Tensor]:
         """Each inner node's child weight vectors: the mean of the ``fc`` rows of its leaves."""
-        return self._averaged()[0]
+        return {node: self._node_rows(node)[1] for node in self.children}
 
     def node_biases(self) -> dict[str, torch.Tensor]:
         """Each inner node's child biases: the mean of the ``fc`` biases of its leaves."""
-        return self._averaged()[1]
+        return {node: self._node_rows(node)[2] for node in self.children}
 
     def _node_maps(self, explanation: Explanation, features: torch.Tensor,
                    logits: torch.Tensor) -> list[NodeMap]:
+        """``maps[k] = sum_j w_kj F_j`` for every child of every node on the path, in one
+        matrix product (``(sum K, C) @ (C, h*w)``); scores by nbdt's rule, from the logits."""
         path = [self.root] + [d.wnid for d in explanation.decisions]
-        rows, bias = self.fc.weight.detach(), self.fc.bias.detach()
+        steps = list(zip(path, path[1:], strict=False))
+        self._refresh_rows()
+        rows = [self._rows.get(parent) or self._node_rows(parent) for parent, _ in steps]
+        channels, height, width = features.shape
+        maps = torch.cat([w for _, w, _ in rows]) @ features.reshape(channels, -1)
+        scores = torch.cat([a for a, _, _ in rows]) @ logits  # the mean of the leaves' logits
+        sizes = [len(w) for _, w, _ in rows]
         result = []
-        for parent, child in zip(path, path[1:], strict=False):
+        for (parent, child), (_, _, biases), node_maps, node_scores in zip(
+                steps, rows, maps.split(sizes), scores.split(sizes), strict=True):
             kids = self.children[parent]
-            index = [self.leaf_indices(k) for k in kids]
-            weights = torch.stack([rows[i].mean(0) for i in index])  # (K, C)
-            biases = torch.stack([bias[i].mean() for i in index])
-            scores = torch.stack([logits[i].mean() for i in index])  # nbdt's rule
-            maps = torch.einsum("kc,chw->khw", weights, features)
             chosen = kids.index(child)
             result.append(NodeMap(
                 node=self._name(parent), node_wnid=parent,
                 children=tuple(self._name(k) for k in kids), children_wnids=tuple(kids),
-                maps=maps, biases=biases, scores=scores,
-                chosen=chosen, probability=float(scores.softmax(0)[chosen]),
+                maps=node_maps.reshape(-1, height, width), biases=biases, scores=node_scores,
+                chosen=chosen, probability=float(node_scores.softmax(0)[chosen]),
             ))
         return result
 
