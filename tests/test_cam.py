@@ -8,19 +8,22 @@ import torch
 from PIL import Image
 from torch import nn
 
-from xai_tutorial import Classifier
+from xai_tutorial import Classifier, InputError
 from xai_tutorial.cam import (
-    blend,
     capture,
     class_activation_maps,
-    colorize,
     find_cam_layers,
     hook_count,
-    overlay,
     peak,
-    save_cam,
-    scale_maps,
     tutorial_transposed_cam,
+)
+from xai_tutorial.cam_view import save_cam
+from xai_tutorial.heatmap_view import (
+    blend,
+    colorize,
+    heatmap_overlay,
+    overlay,
+    scale_maps,
     upsample,
 )
 
@@ -96,8 +99,13 @@ def test_hooks_are_removed_and_mode_restored(tiny):
     tiny.model.train()
     class_activation_maps(tiny, non_square_input())
     assert hook_count(tiny.model) == 0 and tiny.model.training
-    with pytest.raises(RuntimeError):
-        class_activation_maps(tiny, torch.zeros(1, 4, 2, 2))  # 4 channels: conv fails inside
+    def broken(_: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("fails inside the forward pass")
+
+    tiny.model.relu.forward = broken
+    with pytest.raises(RuntimeError, match="inside"):
+        class_activation_maps(tiny, non_square_input())
+    del tiny.model.relu.forward
     assert hook_count(tiny.model) == 0 and tiny.model.training
     with pytest.raises(KeyError), capture(tiny.model, "pool"):
         raise KeyError("anything")
@@ -116,14 +124,14 @@ def test_layer_discovery_and_overrides():
     from torchvision.models import resnet18
 
     assert find_cam_layers(resnet18(weights=None)) == ("avgpool", "fc")
-    with pytest.raises(ValueError, match="pass pooling_layer"):
+    with pytest.raises(InputError, match="pass pooling_layer"):
         find_cam_layers(nn.Sequential(nn.Conv2d(3, 3, 1)))
     net = Classifier("tiny", TinyNet(), ["a", "b", "c"])
-    with pytest.raises(ValueError, match="'nope'"):
+    with pytest.raises(InputError, match="'nope'"):
         class_activation_maps(net, non_square_input(), pooling_layer="nope")
-    with pytest.raises(ValueError, match="not a linear layer"):
+    with pytest.raises(InputError, match="not a linear layer"):
         class_activation_maps(net, non_square_input(), fc_layer="conv")
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(InputError, match="out of range"):
         class_activation_maps(net, non_square_input(), classes=[3])
 
 
@@ -152,7 +160,7 @@ def test_scales():
     assert torch.equal(minmax, torch.tensor([[[0.0, 1.0]], [[0.0, 1.0]]]))
     shared = scale_maps(maps, "shared")
     assert torch.equal(shared, torch.tensor([[[0.0, 1.0]], [[0.25, 0.5]]]))  # weaker looks weaker
-    with pytest.raises(ValueError, match="choose one of"):
+    with pytest.raises(InputError, match="choose one of"):
         scale_maps(maps, "log")
 
 
@@ -163,7 +171,7 @@ def test_colormap_is_matplotlibs_in_rgb():
     expected = (np.array(matplotlib.colormaps["jet"]([0.0, 1.0]))[:, :3] * 255).round()
     assert np.array_equal(jet[0], expected.astype(np.uint8))
     assert jet[0, 1].tolist() == [128, 0, 0]  # jet's top is dark red, in RGB order
-    with pytest.raises(ValueError, match="not a matplotlib colormap"):
+    with pytest.raises(InputError, match="not a matplotlib colormap"):
         colorize(torch.zeros(1, 1), "nope")
 
 
@@ -173,10 +181,28 @@ def test_alpha_is_heatmap_opacity():
     assert np.array_equal(blend(photo, heat, 0.0), photo)
     assert np.array_equal(blend(photo, heat, 1.0), heat)
     assert blend(photo, heat, 0.25)[0, 0, 0] == 150
-    with pytest.raises(ValueError, match="between 0"):
+    with pytest.raises(InputError, match="between 0"):
         blend(photo, heat, 1.5)
     picture = Image.new("RGB", (6, 4), (10, 20, 30))
     assert overlay(picture, torch.zeros(2, 3), alpha=0.0).size == (6, 4)
+
+
+def test_heatmap_overlay_runs_the_whole_chain():
+    picture = Image.new("RGB", (40, 20), (200, 100, 0))
+    raw = torch.tensor([[0.0, 0.0], [0.0, 8.0]])  # bottom-right cell hot
+    heat, blended = heatmap_overlay(picture, raw, alpha=0.25, cmap="jet")
+    assert heat.shape == blended.shape == (20, 40, 3) and heat.dtype == np.uint8
+    expected = colorize(upsample(scale_maps(raw, "minmax"), (20, 40)), "jet")
+    assert np.array_equal(heat, expected)
+    assert np.array_equal(blended, blend(np.asarray(picture), expected, 0.25))
+    weak = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    shared_heat, _ = heatmap_overlay(picture, weak, scale="shared",
+                                     reference=torch.tensor([0.0, 8.0]))
+    assert np.array_equal(shared_heat, colorize(upsample(weak / 8, (20, 40)), "jet"))
+    for options, words in [({"alpha": 2}, "alpha"), ({"scale": "log"}, "scale"),
+                           ({"cmap": "nope"}, "colormap")]:
+        with pytest.raises(InputError, match=words):
+            heatmap_overlay(picture, raw, **options)
 
 
 def test_save_cam_writes_both_files_at_image_size(tmp_path):
@@ -189,13 +215,38 @@ def test_save_cam_writes_both_files_at_image_size(tmp_path):
 
 def test_save_cam_bad_input_writes_nothing(tmp_path):
     picture = Image.new("RGB", (50, 30))
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(InputError, match="alpha"):
         save_cam(picture, torch.rand(3, 5), tmp_path / "out", alpha=-1)
     assert not (tmp_path / "out").exists()
     (tmp_path / "file").write_text("keep me")
-    with pytest.raises(ValueError, match="is a file"):
+    with pytest.raises(InputError, match="is a file"):
         save_cam(picture, torch.rand(3, 5), tmp_path / "file")
     assert (tmp_path / "file").read_text() == "keep me"
+
+
+def test_save_cam_writes_both_or_neither(tmp_path, monkeypatch):
+    picture = Image.new("RGB", (50, 30))
+    out = tmp_path / "out"
+    (out / "combined.jpg").mkdir(parents=True)  # the second target cannot become a file
+    with pytest.raises(InputError, match="combined.jpg"):
+        save_cam(picture, torch.rand(3, 5), out)
+    assert sorted(p.name for p in out.iterdir()) == ["combined.jpg"]  # no heatmap.jpg, no .part
+    (out / "combined.jpg").rmdir()
+
+    import os
+
+    real_replace, calls = os.replace, []
+
+    def fail_second(src, dst):  # the second move fails (e.g. the disk is full)
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(OSError, match="No space"):
+        save_cam(picture, torch.rand(3, 5), out)
+    assert list(out.iterdir()) == []  # the first file was moved, then removed again
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,7 +269,7 @@ def test_whole_image_is_covered(bundled):
     assert result.maps.shape[1:] == (7, 21)
 
 
-CAT = 285  # Egyptian cat, the model's cat class for chelsea
+CAT = 285  # Egyptian cat, the model's top class for cat_and_coffee
 ESPRESSO = 967
 
 
@@ -249,3 +300,95 @@ def test_matches_torchcam(bundled):
             theirs.append(extractor(index, scores, normalized=False)[0][0])
     assert torch.allclose(torch.stack(theirs), ours.maps, atol=1e-4)
     assert hook_count(model) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# CAM only where CAM is exact: torchvision models with random weights (no download)
+
+
+def _random_classifier(builder_name: str) -> Classifier:
+    import torchvision.models as models
+
+    torch.manual_seed(0)
+    model = getattr(models, builder_name)(weights=None)
+    return Classifier(builder_name, model, [str(i) for i in range(1000)])
+
+
+@pytest.mark.parametrize("builder_name", ["resnet18", "efficientnet_b0", "regnet_y_400mf"])
+def test_gap_and_linear_models_hold_the_identity(builder_name):
+    classifier = _random_classifier(builder_name)
+    result = class_activation_maps(classifier, torch.randn(1, 3, 64, 96), classes=[0, 7, 999])
+    assert result.maps.shape[1:] == (2, 3)  # stride 32: rows x columns of a 64x96 input
+    scale = float(result.logits[result.classes].abs().max()) + 1.0
+    assert result.identity_error() <= 1e-4 * scale
+    assert hook_count(classifier.model) == 0
+
+
+@pytest.mark.parametrize(
+    "builder_name, why", [("convnext_tiny", "LayerNorm"), ("mobilenet_v3_small", "Linear")]
+)
+def test_other_heads_are_refused_with_a_pointer_to_grad_cam(builder_name, why):
+    classifier = _random_classifier(builder_name)
+    with pytest.raises(InputError, match="Grad-CAM") as caught:
+        class_activation_maps(classifier, torch.randn(1, 3, 64, 96))
+    message = str(caught.value)
+    assert builder_name in message and why in message and "\n" not in message
+    assert hook_count(classifier.model) == 0
+
+
+def test_explicit_layers_that_break_the_identity_are_refused():
+    """Right names forced onto ConvNeXt: the identity check against the logits refuses."""
+    classifier = _random_classifier("convnext_tiny")
+    with torch.no_grad():
+        classifier.model.classifier[0].weight.uniform_(0.5, 2.0)  # a LayerNorm that matters
+        classifier.model.classifier[2].weight.normal_(0, 1)
+    with pytest.raises(InputError, match=r"mean\(CAM\) \+ bias differs"):
+        class_activation_maps(classifier, torch.randn(1, 3, 64, 96),
+                              pooling_layer="avgpool", fc_layer="classifier.2")
+
+
+class WideResNetLike(nn.Module):
+    """A WRN-shaped net: the pooling sits inside ``features``, the classifier is ``output``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.output = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.features(x))
+
+
+def test_wide_resnet_like_layers_are_found_not_guessed():
+    torch.manual_seed(0)
+    net = Classifier("wrn-like", WideResNetLike(), [str(i) for i in range(10)])
+    assert find_cam_layers(net.model) == ("features.6", "output")
+    result = class_activation_maps(net, torch.randn(1, 3, 6, 10))
+    assert result.maps.shape == (10, 3, 5)
+    assert result.identity_error() < 1e-5
+
+
+def test_class_arguments_accept_integers_of_every_kind_and_labels(tiny):
+    x = non_square_input()
+    expected = class_activation_maps(tiny, x, [1]).maps
+    for choice in (1, np.int64(1), np.int32(1), torch.tensor(1), "b", " B "):
+        result = class_activation_maps(tiny, x, choice)
+        assert result.classes == [1] and torch.equal(result.maps, expected), choice
+    assert class_activation_maps(tiny, x, [np.int64(2), torch.tensor(0)]).classes == [2, 0]
+    for bad, words in [(1.0, "not a float"), (True, "not a bool"), (torch.tensor(1.0), "Tensor"),
+                       ("d", "no class of tiny"), (-1, "out of range"), ([], "at least one")]:
+        with pytest.raises(InputError, match=words):
+            class_activation_maps(tiny, x, bad)
+
+
+def test_a_tensor_of_the_wrong_shape_is_one_clear_error(tiny):
+    for shape in [(1, 1, 224, 224), (3, 224, 224), (2, 3, 8, 8), (1, 3, 0, 4)]:
+        with pytest.raises(InputError, match=r"expected a \(1, 3, H, W\) tensor"):
+            class_activation_maps(tiny, torch.zeros(shape))
+        with pytest.raises(InputError, match=r"expected a \(1, 3, H, W\) tensor"):
+            tiny.predict(torch.zeros(shape), k=1)
+    assert hook_count(tiny.model) == 0

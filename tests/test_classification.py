@@ -10,8 +10,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from xai_tutorial import Classifier, imagenet_categories, load_classifier
-from xai_tutorial.classification import model_status, show_steps
+from xai_tutorial import (
+    CacheError,
+    Classifier,
+    InputError,
+    UnknownNameError,
+    imagenet_categories,
+    load_classifier,
+)
+from xai_tutorial.classification import MODELS, model_status, show_steps
 
 CAT_CLASSES = set(range(281, 286))  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -52,19 +59,94 @@ def test_model_is_in_eval_mode(tiny):
 
 
 def test_k_is_checked(tiny):
-    with pytest.raises(ValueError, match="between 1 and 3"):
-        tiny.predict(Image.new("RGB", (8, 8)), k=4)
+    for k in (0, 4, 1.5, "2"):
+        with pytest.raises(InputError, match="between 1 and 3"):
+            tiny.predict(Image.new("RGB", (8, 8)), k=k)
+    assert len(tiny.predict(Image.new("RGB", (8, 8)), k=np.int64(2))) == 2
 
 
 def test_class_index_and_close_matches(tiny):
     assert tiny.class_index("Green") == 1
-    with pytest.raises(ValueError, match="'blue'"):
+    with pytest.raises(InputError, match="'blue'"):
         tiny.class_index("bleu")
+    assert tiny.class_index(np.int64(2)) == 2 and tiny.class_index(torch.tensor(0)) == 0
+
+
+def test_label_suggestions_share_a_word_or_a_spelling():
+    net = Classifier("r", mean_colour_net(), imagenet_categories())
+    with pytest.raises(InputError) as caught:
+        net.class_index("cat")
+    message = str(caught.value)
+    for cat in ("tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"):
+        assert repr(cat) in message
+    assert "crate" not in message and "oxcart" not in message
+    with pytest.raises(InputError, match="close matches: 'espresso'"):
+        net.class_index("espreso")
+    assert net.class_index(" Tiger Cat ") == 282
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="choose one of efficientnet_lite0"):
+    with pytest.raises(UnknownNameError, match="choose one of efficientnet_lite0, resnet18"):
         load_classifier("vgg")
+
+
+def test_each_model_carries_its_own_preprocessing():
+    lite0, resnet = MODELS["efficientnet_lite0"], MODELS["resnet18"]
+    assert (lite0.resize, lite0.crop) == (256, 224)
+    assert lite0.mean == (127 / 255,) * 3 and lite0.std == (128 / 255,) * 3
+    assert resnet.mean == (0.485, 0.456, 0.406) and resnet.std == (0.229, 0.224, 0.225)
+
+
+def test_lite0_maps_mid_grey_to_zero_and_white_to_one(bundled):
+    grey = bundled.preprocess(Image.new("RGB", (300, 260), (127, 127, 127)))
+    white = bundled.preprocess(Image.new("RGB", (300, 260), (255, 255, 255)))
+    black = bundled.preprocess(Image.new("RGB", (300, 260), (0, 0, 0)))
+    assert grey.shape == (1, 3, 224, 224)
+    assert torch.equal(grey, torch.zeros_like(grey))
+    assert torch.allclose(white, torch.ones_like(white), atol=1e-6)
+    assert torch.allclose(black, torch.full_like(black, -127 / 128), atol=1e-6)
+
+
+def test_the_numbers_rebuild_the_same_transform(bundled):
+    from torchvision import transforms
+
+    mine = transforms.Compose([
+        transforms.Resize(bundled.resize), transforms.CenterCrop(bundled.crop),
+        transforms.ToTensor(), transforms.Normalize(bundled.mean, bundled.std),
+    ])
+    from xai_tutorial import sample_image
+
+    photo = sample_image("chelsea")
+    assert torch.equal(mine(photo).unsqueeze(0), bundled.preprocess(photo))
+    whole = bundled.preprocess(photo, crop=False)
+    assert whole.shape == (1, 3, 224, 336)  # 451x300, shorter side = crop (torchvision floors)
+
+
+def test_chelsea_and_coffee_with_the_models_own_preprocessing(bundled):
+    chelsea = bundled.predict("chelsea", k=3)
+    assert [p.label for p in chelsea] == ["tiger cat", "Egyptian cat", "tabby"]
+    assert chelsea[0].probability == pytest.approx(0.379, abs=0.01)
+    coffee = bundled.predict("coffee", k=1)[0]
+    assert coffee.label == "espresso" and coffee.probability == pytest.approx(0.957, abs=0.01)
+
+
+def _corrupt_resnet18() -> None:
+    from xai_tutorial.downloads import get_download
+
+    path = get_download("resnet18").path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not the weights")
+
+
+def test_a_corrupt_resnet18_is_said_and_skipped(capsys):
+    _corrupt_resnet18()
+    assert model_status()["resnet18"] == "corrupt"
+    classifier = load_classifier()
+    assert classifier.name == "efficientnet_lite0"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "corrupt" in err and "fetch resnet18" in err
+    with pytest.raises(CacheError):
+        load_classifier("resnet18")
 
 
 def test_categories_offline():
@@ -147,3 +229,14 @@ def test_try_your_photo_view_classifies_an_upload(tiny):
                      "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
     assert view.state.headline == "Prediction: green"
     assert "green" in view.children[1].value
+
+
+def test_logits_take_a_batch_predict_one_image(tiny):
+    batch = torch.zeros(4, 3, 5, 7)
+    batch[2, 1] = 1.0
+    logits = tiny.logits(batch)
+    assert logits.shape == (4, 3) and int(logits[2].argmax()) == 1
+    with pytest.raises(InputError, match=r"expected a \(1, 3, H, W\) tensor"):
+        tiny.predict(batch, k=1)
+    with pytest.raises(InputError, match=r"expected a \(N, 3, H, W\) tensor"):
+        tiny.logits(torch.zeros(4, 1, 5, 7))

@@ -23,15 +23,16 @@ def test_classify_prints_the_tutorial_line_and_table(tmp_path):
     result = run("classify", "chelsea", "--model", "efficientnet_lite0", "--top", "3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "Prediction: Egyptian cat"
-    assert len(lines) == 4 and lines[1].lstrip().startswith("1. Egyptian cat")
+    assert lines[0] == "Prediction: tiger cat"  # 37.89%, just above Egyptian cat (37.52%)
+    assert len(lines) == 4 and lines[1].lstrip().startswith("1. tiger cat")
+    assert lines[2].lstrip().startswith("2. Egyptian cat")
 
 
 def test_classify_json(tmp_path):
     result = run("classify", "chelsea", "--json", "--top", "2", cwd=tmp_path)
     payload = json.loads(result.stdout)  # stdout is pure JSON; the model notice is on stderr
     assert payload["model"] == "efficientnet_lite0"
-    assert [p["label"] for p in payload["predictions"]][0] == "Egyptian cat"
+    assert [p["label"] for p in payload["predictions"]][0] == "tiger cat"
     assert set(payload["predictions"][0]) == {"index", "label", "probability"}
     assert "Using efficientnet_lite0" in result.stderr
 
@@ -66,7 +67,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (("classify", "chelsea", "--top", "0"), "not between 1 and 1000"),
+        (("classify", "chelsea", "--top", "0"), "between 1 and 1000"),
         (("classify", "chelsea", "--model", "vgg"), "no such model"),
         (("classify", "chelsea", "--model", "resnet18"), "fetch resnet18"),
         (("fetch", "vgg"), "invalid choice"),
@@ -102,7 +103,7 @@ def test_cam_text_output(tmp_path):
     result = run("cam", "chelsea", "--alpha", "0.3", "--scale", "shared", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Class: Egyptian cat (index 285")
+    assert lines[0].startswith("Class: Egyptian cat (index 285")  # the whole photo's top class
     assert lines[1] == " * Wrote heatmap to heatmap.jpg"
     assert lines[2] == " * Wrote combined to combined.jpg"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["combined.jpg", "heatmap.jpg"]
@@ -113,7 +114,9 @@ def test_cam_text_output(tmp_path):
     [
         (("--label", "espreso"), "close matches: 'espresso'"),
         (("--class", "1000"), "out of range"),
-        (("--alpha", "1.5"), "not between 0 and 1"),
+        (("--alpha", "1.5"), "between 0 (photo only) and 1 (heatmap only)"),
+        (("--scale", "log"), "choose one of minmax, shared"),
+        (("--label", "cat"), "'tiger cat', 'Persian cat', 'Siamese cat', 'Egyptian cat'"),
         (("--cmap", "rainbowz"), "not a matplotlib colormap"),
         (("--class", "3", "--label", "cat"), "not allowed with"),
     ],
@@ -130,6 +133,109 @@ def test_cam_out_is_a_file(tmp_path):
     result = run("cam", "chelsea", "--out", "taken", cwd=tmp_path)
     assert result.returncode == 1 and "is a file" in result.stderr
     assert (tmp_path / "taken").read_text() == "keep"
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("Using ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for word in words:
+        assert word in lines[0], lines
+
+
+def test_cam_writes_both_or_neither(tmp_path):
+    (tmp_path / "out" / "combined.jpg").mkdir(parents=True)
+    result = run("cam", "chelsea", "--out", "out", cwd=tmp_path)
+    _one_error_line(result, "combined.jpg")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["combined.jpg"]
+
+
+def test_environment_errors_name_the_path(tmp_path):
+    (tmp_path / "plain").write_text("a file, not a folder")
+    result = run("cam", "chelsea", "--out", "plain/sub", cwd=tmp_path)
+    _one_error_line(result, "plain")
+    long_name = "x" * 300
+    result = run("cam", "chelsea", "--out", long_name, cwd=tmp_path)
+    _one_error_line(result, long_name, "too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def test_cache_that_is_a_file(tmp_path):
+    (tmp_path / "torch-file").write_text("not a folder")
+    env = dict(os.environ, TORCH_HOME=str(tmp_path / "torch-file"))
+    result = subprocess.run(
+        [sys.executable, "-m", "xai_tutorial", "fetch", "resnet18", "--quiet"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )
+    _one_error_line(result, "torch-file")
+    listing = subprocess.run(
+        [sys.executable, "-m", "xai_tutorial", "classify", "chelsea", "--top", "1"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )
+    assert listing.returncode == 0, listing.stderr  # the bundled model needs no cache
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_out(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = run("cam", "chelsea", "--out", "locked", cwd=tmp_path)
+    _one_error_line(result, "locked")
+
+
+def test_fetch_list_shows_a_corrupt_file(tmp_path):
+    from xai_tutorial.downloads import get_download
+
+    path = get_download("resnet18").path  # under the test's own TORCH_HOME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not the weights")
+    result = run("fetch", "--list", cwd=tmp_path)
+    assert result.returncode == 0
+    line = next(x for x in result.stdout.splitlines() if x.startswith("resnet18"))
+    assert line.split()[1] == "corrupt"
+    result = run("classify", "chelsea", "--top", "1", cwd=tmp_path)
+    assert result.returncode == 0 and "corrupt" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    from xai_tutorial import classification, cli
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(classification, "load_classifier", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["classify", "chelsea"])
+    monkeypatch.setattr(classification, "load_classifier",
+                        lambda *_a, **_k: (_ for _ in ()).throw(ValueError("plain")))
+    with pytest.raises(ValueError, match="plain"):
+        cli.main(["classify", "chelsea"])
+    monkeypatch.setattr(classification, "load_classifier",
+                        lambda *_a, **_k: (_ for _ in ()).throw(OSError("no errno")))
+    with pytest.raises(OSError, match="no errno"):
+        cli.main(["classify", "chelsea"])
+    assert "error:" not in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_in_process(monkeypatch, capsys):
+    from xai_tutorial import classification, cli
+    from xai_tutorial.errors import UnknownNameError
+
+    def unknown(*_: object, **__: object) -> None:
+        raise UnknownNameError("model", "vgg", ["a", "b"])
+
+    monkeypatch.setattr(classification, "load_classifier", unknown)
+    assert cli.main(["classify", "chelsea"]) == 1
+    assert capsys.readouterr().err == "error: 'vgg': no such model; choose one of a, b\n"
+
+    def denied(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied", "/some/cache")
+
+    monkeypatch.setattr(classification, "load_classifier", denied)
+    assert cli.main(["classify", "chelsea"]) == 1
+    assert capsys.readouterr().err == "error: /some/cache: Permission denied\n"
 
 
 SNEAKER = str(Path(__file__).resolve().parents[1] / "assets" / "fashion" / "7-sneaker.png")

@@ -10,62 +10,120 @@ where ``F`` (``K x h x w``) is the input of the pooling layer and ``w_c`` the cl
 much each location adds to the class score. This module computes it from the tensor the pooling
 actually sees (the 2020 tutorial hooked an earlier layer), without transposing it, for one class
 or all classes in one batched product, and with hooks that never outlive the computation.
+
+CAM is exact only for GAP + one linear layer. :func:`find_cam_layers` checks that structure and
+:func:`class_activation_maps` checks the identity above against the logits of the same forward
+pass; a model for which it does not hold gets an :class:`~xai_tutorial.errors.InputError`
+pointing to Grad-CAM (lesson 04), never a silently wrong map.
+
+Method only: figures live in :mod:`xai_tutorial.cam_view`, colouring and blending in
+:mod:`xai_tutorial.heatmap_view`, the explorer in :mod:`xai_tutorial.cam_widgets`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ._files import atomic_path
 from .classification import Classifier
+from .errors import InputError
 from .images import ImageSource, load_image
+from .validation import SCALES, check_batch, check_class, check_scale
 
 Scale = Literal["minmax", "shared"]
-SCALES: tuple[str, ...] = ("minmax", "shared")
+
+__all__ = [
+    "SCALES",
+    "CAMResult",
+    "cam_from_features",
+    "capture",
+    "class_activation_maps",
+    "find_cam_layers",
+    "hook_count",
+    "peak",
+    "scale_maps",
+    "tutorial_transposed_cam",
+    "upsample",
+]
+
+#: Parameter-free modules that may sit between the pooling and the linear layer: they do not
+#: change the pooled values at inference (dropout is the identity in eval mode).
+_PASS_THROUGH = (nn.Flatten, nn.Dropout, nn.Identity)
+
+#: Relative tolerance of the identity check ``mean(CAM_c) + b_c == logit_c``.
+IDENTITY_RTOL = 1e-4
+
+
+def _not_cam(model_name: str, why: str) -> InputError:
+    return InputError(
+        f"{model_name}: Class Activation Maps are exact only for global average pooling followed "
+        f"by one linear layer, and {why}; use Grad-CAM (lesson 04) for this model"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # Finding the layers and capturing the features
 
 
-def find_cam_layers(model: nn.Module) -> tuple[str, str]:
+def find_cam_layers(model: nn.Module, *, owner: str | None = None) -> tuple[str, str]:
     """Names of the global-average-pooling module and the final linear layer of ``model``.
 
-    Works for the registry's models and any torchvision-style network whose head is
+    The structure is checked, in the order the modules are registered: the last
+    ``AdaptiveAvgPool2d(1)`` must be followed only by flatten, dropout or identity modules, then
+    exactly one ``nn.Linear``; after that linear layer no module may have parameters (a
+    parameter-free activation registered late, as in EfficientNet-Lite, is allowed). Whether the
+    linear layer's ``in_features`` equals the pooled channels is checked when the features are
+    seen (:func:`class_activation_maps`), together with the identity ``mean(CAM) + b = logit``.
+
+    Works for ResNet, EfficientNet, RegNet and any network whose head is
     ``AdaptiveAvgPool2d(1) -> flatten -> (dropout) -> Linear``.
 
+    Args:
+        model: the network.
+        owner: the name errors use (default: the model's class name).
+
     Raises:
-        ValueError: no such pair exists; pass the names explicitly.
+        InputError: no such head (e.g. ConvNeXt's LayerNorm after the pooling, MobileNet-V3's
+            two-layer head); the message points to Grad-CAM.
     """
-    pooling = linear = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1)):
-            pooling = name
-        elif isinstance(module, nn.Linear):
-            linear = name
-    if pooling is None or linear is None:
-        raise ValueError(
-            f"{type(model).__name__}: found no global-average-pooling layer followed by a linear "
-            "classifier; pass pooling_layer= and fc_layer= by name"
-        )
-    return pooling, linear
+    name = owner or type(model).__name__
+    leaves = [(n, m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+    pools = [
+        i for i, (_, m) in enumerate(leaves)
+        if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))
+    ]
+    if not pools:
+        raise _not_cam(name, "it has no AdaptiveAvgPool2d(1) module (pass pooling_layer= and "
+                             "fc_layer= by name if it pools elsewhere)")
+    start = pools[-1]
+    linear = None
+    for layer_name, module in leaves[start + 1:]:
+        if linear is None:
+            if isinstance(module, nn.Linear):
+                linear = layer_name
+            elif not isinstance(module, _PASS_THROUGH):
+                raise _not_cam(name, f"{layer_name!r} ({type(module).__name__}) sits between "
+                                     "the pooling and the classifier")
+        elif any(True for _ in module.parameters(recurse=False)):
+            raise _not_cam(name, f"{layer_name!r} ({type(module).__name__}) follows the linear "
+                                 f"layer {linear!r}")
+    if linear is None:
+        raise _not_cam(name, "no linear layer follows its global average pooling")
+    return leaves[start][0], linear
 
 
 def _module(model: nn.Module, name: str) -> nn.Module:
     try:
         return model.get_submodule(name)
     except AttributeError:
-        raise ValueError(f"{name!r}: {type(model).__name__} has no such layer") from None
+        raise InputError(f"layer {name!r}: {type(model).__name__} has no such layer") from None
 
 
 @contextmanager
@@ -134,23 +192,16 @@ class CAMResult:
     bias: torch.Tensor
     image: Image.Image | None = None
     input_size: tuple[int, int] = (0, 0)
-    categories: list[str] = field(default_factory=list)
 
     @property
     def probabilities(self) -> torch.Tensor:
+        """``softmax(logits)``: ``p_c = exp(z_c) / sum_j exp(z_j)``."""
         return self.logits.softmax(0)
 
     def identity_error(self) -> float:
         """max over classes of |mean(CAM_c) + b_c - logit_c|: zero up to float rounding."""
         rebuilt = self.maps.mean(dim=(1, 2)) + self.bias
         return float((rebuilt - self.logits[self.classes]).abs().max())
-
-    def map_for(self, index: int) -> torch.Tensor:
-        """The raw map of class ``index`` (which must be among ``classes``)."""
-        try:
-            return self.maps[self.classes.index(index)]
-        except ValueError:
-            raise ValueError(f"class {index} is not among the computed maps") from None
 
 
 def cam_from_features(
@@ -168,11 +219,26 @@ def cam_from_features(
     return torch.einsum("kc,chw->khw", weights, features)
 
 
+def _class_list(classes: object, categories: Sequence[str], count: int, owner: str) -> list[int]:
+    if classes is None:
+        return list(range(count))
+    single = (
+        isinstance(classes, str)
+        or not hasattr(classes, "__iter__")
+        or (isinstance(classes, torch.Tensor) and classes.ndim == 0)
+    )
+    items = [classes] if single else list(classes)  # type: ignore[call-overload]
+    if not items:
+        raise InputError("classes: give at least one class (or None for all)")
+    names = categories if len(categories) == count else [str(i) for i in range(count)]
+    return [check_class(c, names, owner=owner) for c in items]
+
+
 @torch.no_grad()
 def class_activation_maps(
     classifier: Classifier,
     inputs: ImageSource | torch.Tensor,
-    classes: Sequence[int] | int | None = None,
+    classes: Sequence[int | str] | int | str | None = None,
     *,
     pooling_layer: str | None = None,
     fc_layer: str | None = None,
@@ -184,52 +250,76 @@ def class_activation_maps(
     requested class. An image is preprocessed *without* cropping (shorter side resized to the
     network's input size), so the maps cover the whole picture.
 
+    The identity ``mean(CAM_c) + b_c = logit_c`` is checked for the requested classes against the
+    logits of that same pass (cost: one ``K x channels`` product), so a network for which CAM is
+    not exact is refused instead of given a wrong map.
+
     Args:
         classifier: a :class:`~xai_tutorial.Classifier`.
         inputs: anything :func:`~xai_tutorial.load_image` takes, or a preprocessed
             ``(1, 3, H, W)`` tensor.
-        classes: class indices, one index, or ``None`` for all.
+        classes: class indices or labels, one index or label, or ``None`` for all. Indices may
+            be Python ints, numpy integers or 0-d integer tensors.
         pooling_layer: overrides the pooling layer's name (default: the classifier's, else found).
         fc_layer: overrides the linear layer's name (default: the classifier's, else found).
 
     Returns:
         A :class:`CAMResult` whose ``maps`` are raw scores, ``mean(maps[c]) + bias[c]`` being
         ``logit_c``.
+
+    Raises:
+        InputError: a bad class or tensor, an unknown layer, or a model for which CAM is not
+            exact (use Grad-CAM, lesson 04).
     """
     model = classifier.model
+    owner = classifier.name or type(model).__name__
+    described = f"{owner} ({type(model).__name__})"
     found = None
     if not (pooling_layer or classifier.pooling_layer) or not (fc_layer or classifier.fc_layer):
-        found = find_cam_layers(model)
+        found = find_cam_layers(model, owner=described)
     pooling_name = pooling_layer or classifier.pooling_layer or found[0]  # type: ignore[index]
     fc_name = fc_layer or classifier.fc_layer or found[1]  # type: ignore[index]
     fc = _module(model, fc_name)
     if not isinstance(fc, nn.Linear):
-        raise ValueError(f"{fc_name!r} is a {type(fc).__name__}, not a linear layer")
+        raise _not_cam(described, f"{fc_name!r} is a {type(fc).__name__}, not a linear layer")
+    indices = _class_list(classes, classifier.categories, fc.out_features, owner)
 
     image = None
     if isinstance(inputs, torch.Tensor):
-        x = inputs
-        if x.ndim != 4 or x.shape[0] != 1:
-            raise ValueError(f"expected a (1, 3, H, W) tensor, got shape {tuple(x.shape)}")
+        x = check_batch(inputs)
     else:
         image = load_image(inputs)
         x = classifier.preprocess(image, crop=False)
 
     with capture(model, pooling_name, "input") as store:
-        logits = model(x)[0]
+        output = model(x)
+    if "features" not in store:
+        raise _not_cam(described, f"its layer {pooling_name!r} did not run in the forward pass")
+    logits = output[0]
     features = store["features"][0]
+    if features.ndim != 3 or features.shape[0] != fc.in_features or logits.ndim != 1 or (
+        logits.shape[0] != fc.out_features
+    ):
+        raise _not_cam(
+            described,
+            f"the input of {pooling_name!r} has shape {tuple(features.shape)} while "
+            f"{fc_name!r} takes {fc.in_features} features and the model gives "
+            f"{tuple(logits.shape)} scores",
+        )
 
-    if classes is None:
-        indices = list(range(fc.out_features))
-    elif isinstance(classes, int):
-        indices = [classes]
-    else:
-        indices = [int(c) for c in classes]
-    for c in indices:
-        if not 0 <= c < fc.out_features:
-            raise ValueError(f"class {c} is out of range: {fc_name} has {fc.out_features} outputs")
     weights = fc.weight[indices]
     bias = fc.bias[indices] if fc.bias is not None else torch.zeros(len(indices))
+    # mean(CAM_c) + b_c = w_c . mean(F) + b_c, checked without building the maps twice.
+    rebuilt = weights @ features.mean(dim=(1, 2)) + bias
+    expected = logits[indices]
+    scale = 1.0 + float(expected.abs().max())
+    error = float((rebuilt - expected).abs().max())
+    if not error <= IDENTITY_RTOL * scale:
+        raise _not_cam(
+            described,
+            f"for it mean(CAM) + bias differs from the logit by {error:.3g} (the layers "
+            f"{pooling_name!r} and {fc_name!r} are not GAP + the final linear layer)",
+        )
     return CAMResult(
         maps=cam_from_features(features, weights),
         classes=indices,
@@ -239,19 +329,22 @@ def class_activation_maps(
         bias=bias,
         image=image,
         input_size=(int(x.shape[2]), int(x.shape[3])),
-        categories=list(classifier.categories),
     )
 
 
 # ----------------------------------------------------------------------------------------------
-# From raw maps to pictures
+# Pure-tensor steps every heatmap shares (coloured and blended in heatmap_view)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(K, h, w)`` or ``(h, w)`` maps to ``size = (H, W)`` (rows, columns)."""
+    """Bilinear resize of ``(K, h, w)`` or ``(h, w)`` maps to ``size = (H, W)`` (rows, columns).
+
+    ``align_corners=False``: cell centres map to cell centres, so a map covers the image exactly.
+    """
     maps = maps.detach()
     batch = maps if maps.ndim == 3 else maps[None]
-    out = F.interpolate(batch[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    out = F.interpolate(batch[:, None], size=tuple(size), mode="bilinear",
+                        align_corners=False)[:, 0]
     return out if maps.ndim == 3 else out[0]
 
 
@@ -266,13 +359,14 @@ def scale_maps(
       maximum over ``reference`` (default: ``maps`` themselves), so a class with weaker evidence
       looks weaker.
 
+    A constant map becomes all zeros (the denominator is clamped at 1e-12).
+
     Args:
         maps: ``(K, h, w)`` or ``(h, w)``.
         scale: ``"minmax"`` or ``"shared"``.
         reference: the maps that fix the shared range (e.g. all 1000 classes of the image).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
+    check_scale(scale)
     maps = maps.detach()
     batch = maps if maps.ndim == 3 else maps[None]
     if scale == "minmax":
@@ -285,80 +379,10 @@ def scale_maps(
     return out if maps.ndim == 3 else out[0]
 
 
-def colorize(map01: torch.Tensor | np.ndarray, cmap: str = "jet") -> np.ndarray:
-    """An ``(H, W)`` map in [0, 1] as ``(H, W, 3)`` uint8 RGB, through a matplotlib colormap."""
-    import matplotlib
-
-    values = map01.detach().cpu().numpy() if isinstance(map01, torch.Tensor) else np.asarray(map01)
-    try:
-        colormap = matplotlib.colormaps[cmap]
-    except KeyError:
-        raise ValueError(f"colormap {cmap!r}: not a matplotlib colormap") from None
-    return (colormap(values)[..., :3] * 255).round().astype(np.uint8)
-
-
-def blend(photo: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
-    """``(1 - alpha) * photo + alpha * heat``: ``alpha`` is the heatmap's opacity.
-
-    ``alpha = 0`` shows the photo only, ``1`` the heatmap only, ``0.5`` the tutorial's 50/50 mix.
-    """
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha {alpha}: must be between 0 (photo only) and 1 (heatmap only)")
-    mixed = photo.astype(np.float32) * (1.0 - alpha) + heat.astype(np.float32) * alpha
-    return mixed.round().astype(np.uint8)
-
-
-def overlay(
-    image: ImageSource, map01: torch.Tensor, alpha: float = 0.5, cmap: str = "jet"
-) -> Image.Image:
-    """The map coloured and laid over ``image`` at the image's own size."""
-    picture = load_image(image)
-    size = (picture.height, picture.width)
-    if tuple(map01.shape) != size:
-        map01 = upsample(map01, size)
-    return Image.fromarray(blend(np.asarray(picture), colorize(map01, cmap), alpha))
-
-
 def peak(map_: torch.Tensor) -> tuple[int, int]:
     """``(row, column)`` of a map's maximum."""
     flat = int(torch.argmax(map_))
     return divmod(flat, int(map_.shape[-1]))
-
-
-def _save_jpeg(picture: Image.Image, path: Path) -> None:
-    with atomic_path(path) as partial:
-        picture.save(partial, "JPEG", quality=92)
-
-
-def save_cam(
-    image: ImageSource,
-    map01: torch.Tensor,
-    out_dir: str | Path = ".",
-    *,
-    alpha: float = 0.5,
-    cmap: str = "jet",
-) -> tuple[Path, Path]:
-    """Write the tutorial's ``heatmap.jpg`` and ``combined.jpg`` at the image's size.
-
-    Each file is written to a temporary name and moved into place, so a failure never leaves a
-    half-written JPEG.
-
-    Returns:
-        The paths of ``heatmap.jpg`` and ``combined.jpg``.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{str(out)!r}: is a file, not a folder for heatmap.jpg and combined.jpg")
-    picture = load_image(image)
-    size = (picture.height, picture.width)
-    full = upsample(map01, size) if tuple(map01.shape) != size else map01
-    heat = colorize(full, cmap)
-    combined = blend(np.asarray(picture), heat, alpha)  # checks alpha before writing anything
-    out.mkdir(parents=True, exist_ok=True)
-    heatmap_path, combined_path = out / "heatmap.jpg", out / "combined.jpg"
-    _save_jpeg(Image.fromarray(heat), heatmap_path)
-    _save_jpeg(Image.fromarray(combined), combined_path)
-    return heatmap_path, combined_path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -373,62 +397,3 @@ def tutorial_transposed_cam(features: torch.Tensor, weight_row: torch.Tensor) ->
     (the picture is merely mirrored along its diagonal); on a non-square one the shape is wrong.
     """
     return (features.permute(2, 1, 0) * weight_row).sum(2)  # what .T does to a 3-D tensor
-
-
-# ----------------------------------------------------------------------------------------------
-# Figures for the lesson
-
-
-def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = "jet"):
-    """The raw map as its small grid of cells, with a colour bar of its values."""
-    from matplotlib.figure import Figure
-
-    h, w = map_.shape
-    figure = Figure(figsize=(1.2 + 0.45 * w, 0.6 + 0.45 * h))
-    ax = figure.subplots()
-    shown = ax.imshow(map_.detach().cpu().numpy(), cmap=cmap)
-    figure.colorbar(shown, ax=ax)
-    ax.set_title(f"{title} ({h}x{w})")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    figure.tight_layout()
-    return figure
-
-
-def plot_overlays(
-    image: ImageSource,
-    maps: dict[str, torch.Tensor],
-    *,
-    alpha: float = 0.5,
-    cmap: str = "jet",
-    scale: Scale = "minmax",
-    reference: torch.Tensor | None = None,
-    columns: int | None = None,
-):
-    """Raw maps, titled, each scaled, upsampled to the image and laid over it.
-
-    With ``scale="shared"`` the range comes from ``reference`` (e.g. ``result.maps``, all classes)
-    or, by default, from the maps shown.
-    """
-    from matplotlib.figure import Figure
-
-    picture = load_image(image)
-    size = (picture.height, picture.width)
-    if scale == "shared" and reference is None:
-        lo = min(float(m.min()) for m in maps.values())
-        hi = max(float(m.max()) for m in maps.values())
-        reference = torch.tensor([lo, hi])
-    columns = columns or len(maps)
-    rows = -(-len(maps) // columns)
-    aspect = picture.height / picture.width
-    figure = Figure(figsize=(4.2 * columns, 4.2 * aspect * rows + 0.5))
-    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
-    for ax, (title, map_) in zip(axes, maps.items(), strict=False):
-        map01 = scale_maps(map_, scale, reference if scale == "shared" else None)
-        ax.imshow(overlay(picture, upsample(map01, size), alpha=alpha, cmap=cmap))
-        ax.set_title(title)
-        ax.axis("off")
-    for ax in axes[len(maps):]:
-        ax.axis("off")
-    figure.tight_layout()
-    return figure

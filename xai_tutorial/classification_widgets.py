@@ -40,7 +40,7 @@ class TryYourPhoto:
             return None
         from matplotlib.figure import Figure
 
-        from .classification import plot_predictions
+        from .classification_view import plot_predictions
 
         figure = Figure(figsize=(10, 3.2))
         left, right = figure.subplots(1, 2)

@@ -1,70 +1,96 @@
-"""Command line: ``python -m xai_tutorial {classify,fetch} ...``, the tutorial's steps in a shell.
+"""Command line: ``python -m xai_tutorial {classify,cam,nbdt,fetch} ...``, the tutorial's steps.
 
-Every failure a user can cause prints one ``error: ...`` line on stderr and exits non-zero,
-without a traceback.
+Every failure a user can cause prints one ``error: ...`` line on stderr and exits 1, without a
+traceback: the package's own errors (:class:`~xai_tutorial.images.ImageLoadError`,
+:class:`~xai_tutorial.downloads.DownloadError`, :class:`~xai_tutorial.downloads.CacheError`,
+:class:`~xai_tutorial.errors.InputError` and its :class:`~xai_tutorial.errors.UnknownNameError`)
+and environment errors (an ``OSError`` such as a missing or read-only place, a file where a
+folder should be, a name too long), which name the path. Anything else is a bug and keeps its
+traceback. Argparse's usage errors keep exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .downloads import DOWNLOADS, CacheError, DownloadError
+from .errors import InputError
 from .images import ImageLoadError
+from .validation import SCALES, check_alpha, check_k, check_scale
 
 EXIT_ERROR = 1
 
-#: Exceptions that are the user's input or environment, not a bug: printed as one line.
+#: The package's user-facing errors: printed as one line.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ImageLoadError,
     DownloadError,
     CacheError,
-    ValueError,
-    FileNotFoundError,
+    InputError,
+)
+
+#: ``OSError`` numbers that describe the user's environment, not a bug: printed as one line.
+ENVIRONMENT_ERRNOS: frozenset[int] = frozenset(
+    getattr(errno, name) for name in (
+        "EACCES", "EPERM", "ENOENT", "ENOTDIR", "EISDIR", "EEXIST", "ENAMETOOLONG", "EROFS",
+        "ENOSPC", "EDQUOT", "ELOOP", "EXDEV", "EBUSY", "ETXTBSY",
+    ) if hasattr(errno, name)
 )
 
 
-def _bounded(convert: Callable[[str], float], low: float, high: float, noun: str):
-    """An argparse type: ``convert(text)`` within ``[low, high]``, else a one-line error."""
+def environment_message(exc: OSError) -> str:
+    """``path: reason`` for an environment error (both paths when there are two)."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    paths = str(exc.filename) if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"{paths}: {reason}"
 
-    def parse(text: str) -> float:
+
+def _checked(check: Callable[[object], object], convert: Callable[[str], object], noun: str):
+    """An argparse type: ``check(convert(text))``; the check's own message on failure."""
+
+    def parse(text: str) -> object:
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value:g} is not between {low:g} and {high:g}")
-        return value
+        try:
+            return check(value)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
 
-_top_k = _bounded(int, 1, 1000, "a whole number")
-_alpha = _bounded(float, 0.0, 1.0, "a number")
+_top_k = _checked(lambda k: check_k(k, 1000), int, "a whole number")
+_alpha = _checked(check_alpha, float, "a number")
+_scale = _checked(check_scale, str, "a scale")
+_class_number = _checked(lambda index: index, int, "a class index (a whole number)")
 
 
 def _cam(args: argparse.Namespace) -> int:
-    import numpy as np
+    from pathlib import Path
 
-    from .cam import class_activation_maps, colorize, peak, save_cam, scale_maps, upsample
+    from ._atomic import check_targets
+    from .cam import class_activation_maps, peak
+    from .cam_view import save_cam
     from .classification import load_classifier
+    from .heatmap_view import check_colormap, upsample
     from .images import load_image
 
     image = load_image(args.source)
-    colorize(np.zeros((1, 1)), args.cmap)  # a bad --cmap fails before any work
+    check_colormap(args.cmap)  # a bad --cmap or --out fails before any work
+    check_targets([Path(args.out) / "heatmap.jpg", Path(args.out) / "combined.jpg"])
     classifier = load_classifier(args.model)
     if args.label is not None:
         index = classifier.class_index(args.label)
     elif args.class_index is not None:
-        index = args.class_index
-        if not 0 <= index < len(classifier.categories):
-            raise ValueError(
-                f"--class {index}: out of range 0..{len(classifier.categories) - 1}"
-                " (use --label NAME to choose by name)"
-            )
+        index = classifier.class_index(args.class_index)
     else:
         index = None
     if args.scale == "shared" or index is None:
@@ -74,15 +100,16 @@ def _cam(args: argparse.Namespace) -> int:
     else:
         result = class_activation_maps(classifier, image, [index])
         raw = result.maps[0]
-    map01 = scale_maps(raw, args.scale, result.maps if args.scale == "shared" else None)
-    full = upsample(map01, (image.height, image.width))
-    heatmap, combined = save_cam(image, full, args.out, alpha=args.alpha, cmap=args.cmap)
+    reference = result.maps if args.scale == "shared" else None
+    heatmap, combined = save_cam(image, raw, args.out, scale=args.scale, reference=reference,
+                                 alpha=args.alpha, cmap=args.cmap)
     probability = float(result.probabilities[index])
     label = classifier.categories[index]
     if args.json:
         payload = {
             "index": index, "label": label, "probability": probability,
-            "peak": list(peak(full)), "heatmap": str(heatmap), "combined": str(combined),
+            "peak": list(peak(upsample(raw, (image.height, image.width)))),
+            "heatmap": str(heatmap), "combined": str(combined),
         }
         print(json.dumps(payload, indent=2))
         return 0
@@ -153,8 +180,7 @@ def _fetch(args: argparse.Namespace) -> int:
     if args.list or (not args.all and not args.name):
         for name in DOWNLOADS:
             item = get_download(name)
-            state = "cached" if item.is_cached() else "not downloaded"
-            print(f"{name:<14} {state:<15} {item.description}")
+            print(f"{name:<14} {item.state():<15} {item.description}")
         return 0
     names = list(DOWNLOADS) if args.all else [args.name]
     failed = 0
@@ -210,13 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cam.add_argument("source", metavar="SOURCE")
     which = cam.add_mutually_exclusive_group()
-    which.add_argument("--class", dest="class_index", type=int, metavar="INDEX",
+    which.add_argument("--class", dest="class_index", type=_class_number, metavar="INDEX",
                        help="ImageNet class index (0-999)")
     which.add_argument("--label", metavar="NAME", help="class name, e.g. 'espresso'")
     cam.add_argument("--model", default=None, help="as for classify")
     cam.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
                      help="heatmap opacity: 0 = photo only, 1 = heatmap only (default 0.5)")
-    cam.add_argument("--scale", choices=("minmax", "shared"), default="minmax",
+    cam.add_argument("--scale", type=_scale, default="minmax", metavar="{" + ",".join(SCALES) + "}",
                      help="minmax: the map on its own; shared: one range for all classes")
     cam.add_argument("--cmap", default="jet", help="matplotlib colormap (default jet)")
     cam.add_argument("--out", default=".", metavar="DIR", help="output folder (default: here)")
@@ -249,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise  # not the environment: a bug, with its traceback
+        print(f"error: {environment_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -2,24 +2,43 @@
 
 The view knows nothing about models. It drives a plain state object with ``classify(source)``,
 ``headline`` and ``figure()``; each lesson provides one (``TryYourPhoto`` for lesson 01,
-``TryYourPhotoNBDT`` for lesson 03), and tests exercise those without a browser.
+:class:`~xai_tutorial.cam_widgets.CAMExplorer` for lesson 02, ``TryYourPhotoNBDT`` for lesson 03),
+and tests exercise those without a browser. ``figure()`` may return anything IPython can display
+(a matplotlib figure, a PIL image) or ``None``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
 class PhotoState(Protocol):
-    headline: str
+    """What :func:`photo_upload_view` needs from a lesson's state object."""
+
+    @property
+    def headline(self) -> str: ...
 
     def classify(self, source: object) -> object: ...
 
-    def figure(self): ...
+    def figure(self) -> object: ...
 
 
-def photo_upload_view(state: PhotoState):
-    """An ipywidgets VBox that feeds uploads and URLs to ``state`` and shows its answer."""
+def photo_upload_view(
+    state: PhotoState,
+    *,
+    on_change: Callable[[PhotoState], None] | None = None,
+    show_figure: bool = True,
+):
+    """An ipywidgets VBox that feeds uploads and URLs to ``state`` and shows its answer.
+
+    Args:
+        state: the lesson's state object (see :class:`PhotoState`).
+        on_change: called with ``state`` after each photo, e.g. to refresh another view (the CAM
+            explorer's controls) that shows the same state.
+        show_figure: show ``state.figure()`` below the headline (off when another view already
+            shows the state, as the CAM explorer does).
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -31,9 +50,11 @@ def photo_upload_view(state: PhotoState):
     output = widgets.Output()
 
     def show() -> None:
+        if on_change is not None:
+            on_change(state)
         headline.value = f"<b>{state.headline}</b>"
         output.clear_output(wait=True)
-        figure = state.figure()
+        figure = state.figure() if show_figure else None
         if figure is not None:
             with output:
                 display(figure)

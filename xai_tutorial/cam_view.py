@@ -1,0 +1,109 @@
+"""Lesson 02's figures and files: raw maps, overlays, and the tutorial's two JPEGs.
+
+Every overlay goes through :func:`xai_tutorial.heatmap_view.heatmap_overlay` (scale -> upsample ->
+colour -> blend); this module only arranges the results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ._atomic import write_all
+from .cam import Scale
+from .heatmap_view import check_colormap, heatmap_overlay, shared_reference
+from .images import ImageSource, load_image
+from .validation import check_alpha, check_scale
+
+__all__ = ["plot_overlays", "plot_raw_map", "save_cam"]
+
+
+def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = "jet"):
+    """The raw map as its small grid of cells, with a colour bar of its values."""
+    from matplotlib.figure import Figure
+
+    check_colormap(cmap)
+    h, w = map_.shape
+    figure = Figure(figsize=(1.2 + 0.45 * w, 0.6 + 0.45 * h))
+    ax = figure.subplots()
+    shown = ax.imshow(map_.detach().cpu().numpy(), cmap=cmap)
+    figure.colorbar(shown, ax=ax)
+    ax.set_title(f"{title} ({h}x{w})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    figure.tight_layout()
+    return figure
+
+
+def plot_overlays(
+    image: ImageSource,
+    maps: dict[str, torch.Tensor],
+    *,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    scale: Scale = "minmax",
+    reference: torch.Tensor | None = None,
+    columns: int | None = None,
+):
+    """Raw maps, titled, each scaled, upsampled to the image and laid over it.
+
+    With ``scale="shared"`` the range comes from ``reference`` (e.g. ``result.maps``, all classes)
+    or, by default, from the maps shown.
+    """
+    from matplotlib.figure import Figure
+
+    alpha, scale = check_alpha(alpha), check_scale(scale)  # type: ignore[assignment]
+    check_colormap(cmap)
+    picture = load_image(image)
+    if scale == "shared" and reference is None:
+        reference = shared_reference(list(maps.values()))
+    columns = columns or len(maps)
+    rows = -(-len(maps) // columns)
+    aspect = picture.height / picture.width
+    figure = Figure(figsize=(4.2 * columns, 4.2 * aspect * rows + 0.5))
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+    for ax, (title, map_) in zip(axes, maps.items(), strict=False):
+        _, blended = heatmap_overlay(picture, map_, scale=scale, reference=reference,
+                                     alpha=alpha, cmap=cmap)
+        ax.imshow(blended)
+        ax.set_title(title)
+        ax.axis("off")
+    for ax in axes[len(maps):]:
+        ax.axis("off")
+    figure.tight_layout()
+    return figure
+
+
+def save_cam(
+    image: ImageSource,
+    raw_map: torch.Tensor,
+    out_dir: str | Path = ".",
+    *,
+    scale: Scale = "minmax",
+    reference: torch.Tensor | None = None,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+) -> tuple[Path, Path]:
+    """Write the tutorial's ``heatmap.jpg`` and ``combined.jpg`` at the image's size.
+
+    ``raw_map`` goes through :func:`~xai_tutorial.heatmap_view.heatmap_overlay`. Both files are
+    written together or not at all: the targets are checked first, both are written to temporary
+    files beside them, then both are moved into place; on any failure nothing new is left.
+
+    Returns:
+        The paths of ``heatmap.jpg`` and ``combined.jpg``.
+    """
+    out = Path(out_dir)
+    targets = (out / "heatmap.jpg", out / "combined.jpg")
+    picture = load_image(image)
+    heat, combined = heatmap_overlay(picture, raw_map, scale=scale, reference=reference,
+                                     alpha=alpha, cmap=cmap)
+
+    def jpeg(array: np.ndarray):
+        return lambda path: Image.fromarray(array).save(path, "JPEG", quality=92)
+
+    write_all({targets[0]: jpeg(heat), targets[1]: jpeg(combined)})
+    return targets

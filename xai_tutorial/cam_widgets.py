@@ -1,0 +1,258 @@
+"""Lesson 02's interactive CAM explorer: a plain model object plus an ipywidgets view.
+
+:class:`CAMExplorer` runs the network once, keeps every class's raw map, and re-blends cached
+arrays when a control changes, so moving a slider never calls the model. Every stage comes from
+:mod:`xai_tutorial.heatmap_view` (scale -> upsample -> colour -> blend); the explorer only caches
+them: ``map01`` per (class, scale), ``heat`` per (class, scale, colormap), and blends on each
+render. :func:`cam_explorer` puts widgets on top of it; everything a test needs is on the model
+object, no browser required.
+
+The explorer also follows the shared photo protocol of :mod:`xai_tutorial.widgets`
+(``classify(source)``, ``headline``, ``figure()``), so ``photo_upload_view`` can feed it a
+learner's own photo.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .cam import CAMResult, class_activation_maps
+from .classification import Classifier, Prediction
+from .errors import InputError
+from .heatmap_view import COLORMAPS, blend, check_colormap, colorize, map_to_size
+from .images import ImageLoadError, ImageSource, load_image
+from .validation import SCALES, check_alpha, check_class, check_k, check_scale
+
+__all__ = ["COLORMAPS", "CAMExplorer", "cam_explorer"]
+
+
+@dataclass
+class CAMExplorer:
+    """State and rendering of the CAM explorer.
+
+    Every option is checked when the explorer is built, with the same checks as the API and the
+    CLI (:mod:`xai_tutorial.validation`).
+
+    Attributes:
+        classifier: the model whose evidence is shown.
+        image: the photo (anything ``load_image`` takes).
+        k: how many top classes the quick-choice list offers (1 .. number of classes).
+        class_index: the class whose map is shown: an index (int, numpy integer, 0-d tensor) or
+            a label; default the top prediction.
+        alpha: heatmap opacity, 0 = photo only, 1 = heatmap only.
+        cmap: a matplotlib colormap name.
+        scale: ``"minmax"`` (each map on its own) or ``"shared"`` (one range for all classes).
+    """
+
+    classifier: Classifier
+    image: ImageSource
+    k: int = 5
+    class_index: int | str | None = None
+    alpha: float = 0.5
+    cmap: str = "jet"
+    scale: str = "minmax"
+    result: CAMResult = field(init=False)
+    model_calls: int = field(init=False, default=0)
+    error: str = field(init=False, default="")
+    _photo: np.ndarray = field(init=False, repr=False)
+    _maps01: dict[tuple[int, str], torch.Tensor] = field(init=False, repr=False)
+    _heat: dict[tuple[int, str, str], np.ndarray] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        categories = self.classifier.categories
+        self.k = check_k(self.k, len(categories))
+        self.alpha = check_alpha(self.alpha)
+        self.cmap = check_colormap(self.cmap)
+        self.scale = check_scale(self.scale)
+        wanted = None if self.class_index is None else self.class_index_of(self.class_index)
+        self._load(self.image)
+        self.class_index = self.top[0].index if wanted is None else wanted
+
+    def _load(self, source: ImageSource) -> None:
+        picture = load_image(source)
+        result = class_activation_maps(self.classifier, picture)  # all classes, one pass
+        self.model_calls += 1
+        self.image, self.result = picture, result
+        self._photo = np.asarray(picture)
+        self._maps01, self._heat = {}, {}
+
+    # -- the shared photo protocol (widgets.photo_upload_view) ---------------------------------
+
+    def classify(self, source: ImageSource) -> list[Prediction]:
+        """Explain a new photo (one model call); on a bad photo keep the old one and say why."""
+        try:
+            self._load(source)
+        except (ImageLoadError, InputError) as exc:
+            self.error = str(exc)
+            return []
+        self.error = ""
+        self.class_index = self.top[0].index
+        return self.top
+
+    @property
+    def headline(self) -> str:
+        if self.error:
+            return f"Could not use that photo: {self.error}"
+        return f"Class Activation Map of {self.label}"
+
+    def figure(self) -> Image.Image:
+        """The overlay now on screen as a picture."""
+        return Image.fromarray(self.render())
+
+    # -- choices -------------------------------------------------------------------------------
+
+    @property
+    def top(self) -> list[Prediction]:
+        """The ``k`` most probable classes of this photo."""
+        probabilities = self.result.probabilities
+        values, indices = probabilities.topk(self.k)
+        names = self.classifier.categories
+        pairs = zip(values.tolist(), indices.tolist(), strict=True)
+        return [Prediction(i, names[i], p) for p, i in pairs]
+
+    def class_index_of(self, choice: object) -> int:
+        """The index ``choice`` names (see :func:`xai_tutorial.validation.check_class`)."""
+        return check_class(choice, self.classifier.categories, owner=self.classifier.name)
+
+    def set_class(self, choice: object) -> None:
+        """Show the class with this index or name (any of the model's classes)."""
+        self.class_index = self.class_index_of(choice)
+
+    def set_alpha(self, alpha: float) -> None:
+        self.alpha = check_alpha(alpha)
+
+    def set_cmap(self, cmap: str) -> None:
+        self.cmap = check_colormap(cmap)
+
+    def set_scale(self, scale: str) -> None:
+        self.scale = check_scale(scale)
+
+    # -- rendering -----------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        index = int(self.class_index)  # type: ignore[arg-type]
+        probabilities = self.result.probabilities
+        probability = float(probabilities[index])
+        rank = int((probabilities > probability).sum()) + 1
+        return (
+            f"{self.classifier.categories[index]} ({probability:.2%}, rank {rank} of "
+            f"{len(probabilities)})"
+        )
+
+    def map01(self) -> torch.Tensor:
+        """The shown class's map scaled to [0, 1] and upsampled to the photo (cached)."""
+        key = (int(self.class_index), self.scale)  # type: ignore[arg-type]
+        if key not in self._maps01:
+            raw, size = self.result.maps[key[0]], self._photo.shape[:2]
+            self._maps01[key] = map_to_size(
+                raw, size, scale=self.scale, reference=self.result.maps  # type: ignore[arg-type]
+            )
+        return self._maps01[key]
+
+    def heat(self) -> np.ndarray:
+        """The shown map coloured (cached per class, scale and colormap)."""
+        key = (int(self.class_index), self.scale, self.cmap)  # type: ignore[arg-type]
+        if key not in self._heat:
+            self._heat[key] = colorize(self.map01(), self.cmap)
+        return self._heat[key]
+
+    def render(self) -> np.ndarray:
+        """The overlay now on screen, ``(H, W, 3)`` uint8; never calls the model."""
+        return blend(self._photo, self.heat(), self.alpha)
+
+    def render_png(self) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(self.render()).save(buffer, "PNG", compress_level=1)
+        return buffer.getvalue()
+
+
+def _top_options(explorer: CAMExplorer) -> list[tuple[str, int]]:
+    """The quick-choice list: the top ``k`` classes, plus the shown class if not among them."""
+    options = [(f"{p.label} ({p.probability:.1%})", p.index) for p in explorer.top]
+    if explorer.class_index not in [index for _, index in options]:
+        index = int(explorer.class_index)  # type: ignore[arg-type]
+        probability = float(explorer.result.probabilities[index])
+        name = explorer.classifier.categories[index]
+        options.append((f"{name} ({probability:.1%})", index))
+    return options
+
+
+def cam_explorer(
+    classifier: Classifier,
+    image: ImageSource,
+    k: int = 5,
+    *,
+    upload: bool = False,
+    **options: object,
+):
+    """The CAM explorer widget: class choice (top-k or any of the 1000 by name), alpha slider,
+    colormap and scale. ``options`` (``class_index``, ``alpha``, ``cmap``, ``scale``) are checked
+    as for :class:`CAMExplorer`. With ``upload=True`` a photo-upload row
+    (:func:`xai_tutorial.widgets.photo_upload_view`) on top lets the learner explain their own
+    photo (one model call per photo). Returns an ``ipywidgets.VBox`` with the model object as
+    ``.explorer``."""
+    import ipywidgets as widgets
+
+    explorer = CAMExplorer(classifier, image, k=k, **options)  # type: ignore[arg-type]
+    top_choice = widgets.Dropdown(options=_top_options(explorer), value=explorer.class_index,
+                                  description="Top classes:")
+    search = widgets.Combobox(
+        options=list(classifier.categories), placeholder="type any of the 1000 class names",
+        description="Any class:", ensure_option=True,
+    )
+    alpha = widgets.FloatSlider(value=explorer.alpha, min=0.0, max=1.0, step=0.05,
+                                description="alpha:", readout_format=".2f")
+    cmap = widgets.Dropdown(options=tuple(dict.fromkeys((explorer.cmap, *COLORMAPS))),
+                            value=explorer.cmap, description="colormap:")
+    scale = widgets.ToggleButtons(options=SCALES, value=explorer.scale, description="scale:")
+    caption = widgets.HTML()
+    picture = widgets.Image(format="png")
+    error = widgets.HTML()
+
+    def refresh() -> None:
+        picture.value = explorer.render_png()
+        caption.value = f"<b>Class Activation Map of {explorer.label}</b>"
+
+    def guarded(handler):
+        def run(change: dict) -> None:
+            try:
+                handler(change["new"])
+            except InputError as exc:
+                error.value = f"<span style='color:#b00'>{exc}</span>"
+                return
+            error.value = ""
+            refresh()
+
+        return run
+
+    top_choice.observe(guarded(explorer.set_class), names="value")
+    search.observe(guarded(lambda name: name and explorer.set_class(name)), names="value")
+    alpha.observe(guarded(explorer.set_alpha), names="value")
+    cmap.observe(guarded(explorer.set_cmap), names="value")
+    scale.observe(guarded(explorer.set_scale), names="value")
+    refresh()
+    rows = [widgets.HBox([top_choice, search]), widgets.HBox([alpha, cmap]), scale, caption,
+            picture, error]
+
+    if upload:
+        from .widgets import photo_upload_view
+
+        def new_photo(_: object) -> None:
+            if explorer.error:
+                return  # the upload row's headline says why; the old photo stays
+            wanted = explorer.class_index
+            top_choice.options = _top_options(explorer)  # may reset the value through set_class
+            explorer.set_class(wanted)
+            top_choice.value = wanted
+            refresh()
+
+        rows.insert(0, photo_upload_view(explorer, on_change=new_photo, show_figure=False))
+    view = widgets.VBox(rows)
+    view.explorer = explorer
+    return view
