@@ -124,6 +124,10 @@ def _nbdt(args: argparse.Namespace) -> int:
     from .images import load_image
 
     image = load_image(args.source)
+    if args.maps is not None:
+        from ._atomic import check_targets
+
+        check_targets([args.maps / "01-decision.png"])  # a file in the way fails before work
     name = args.model
     if name is None:
         name, why = default_nbdt_name()

@@ -652,9 +652,9 @@ def load_cifar10_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors come in many types
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"{path}: not a loadable checkpoint ({first})") from None
+        raise InputError(f"{path}: not a loadable checkpoint ({first})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a dict of tensors, found {type(data).__name__}")
+        raise InputError(f"{path}: expected a dict of tensors, found {type(data).__name__}")
     return data
 
 

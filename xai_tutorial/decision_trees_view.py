@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +22,12 @@ DPI = 80  # modest: figures are saved in the notebooks
 
 def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
                 cmap: str = "jet") -> Image.Image:
-    """A raw ``(h, w)`` map, min-max scaled, upsampled, coloured and blended over ``picture``."""
-    from .cam import blend, colorize, scale_maps, upsample
+    """A raw ``(h, w)`` map, min-max scaled, upsampled, coloured and blended over ``picture``
+    (the package's one chain, :func:`xai_tutorial.heatmap_view.overlay`)."""
+    from .heatmap_view import overlay
 
-    rgb = picture.convert("RGB")
-    full = upsample(scale_maps(raw.detach().float(), "minmax"), (rgb.height, rgb.width))
-    return Image.fromarray(blend(np.asarray(rgb), colorize(full, cmap), alpha))
+    return overlay(picture.convert("RGB"), raw.detach().float(), scale="minmax", alpha=alpha,
+                   cmap=cmap)
 
 
 def decision_caption(node_map: NodeMap, width: int = 44) -> str:
@@ -81,26 +80,25 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
                    alpha: float = 0.5) -> list[Path]:
     """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
 
+    Each is the decision's contrast map over the picture the model sees.
+
     Returns:
         The paths written, in path order.
     """
-    from ._files import atomic_path
+    from ._atomic import write_all
 
     picture = load_image(image)
     _, node_maps = explainer.explain_with_maps(picture)
     seen = _enlarged(explainer.model_picture(picture))
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    writers = {}
     for step, node_map in enumerate(node_maps, 1):
-        slug = "".join(c if c.isalnum() else "-" for c in node_map.decision.lower()).strip("-")
-        paths.append(folder / f"{step:02d}-{slug}.png")
-    pictures = [overlay_map(seen, m.contrast, alpha) for m in node_maps]
-    with ExitStack() as stack:  # every file is written before any of them appears
-        partials = [stack.enter_context(atomic_path(path)) for path in paths]
-        for partial, shown in zip(partials, pictures, strict=True):
-            shown.save(partial, "PNG")
-    return paths
+        slug = "".join(c if c.isalnum() else "-" for c in node_map.decision.lower())
+        slug = "-".join(part for part in slug.split("-") if part)[:60]
+        shown = overlay_map(seen, node_map.contrast, alpha)
+        writers[folder / f"{step:02d}-{slug}.png"] = (
+            lambda partial, shown=shown: shown.save(partial, "PNG"))
+    return write_all(writers)
 
 
 def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, ax=None,
