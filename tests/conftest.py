@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +23,10 @@ class Route:
     delay: float = 0.0  # seconds to wait before sending the body
     drip: float = 0.0  # seconds between 1-byte writes (a slow server)
     truncate_to: int | None = None  # announce len(body) but send only this many bytes
+    stall: float = 0.0  # seconds to hang after the headers (then close)
+    raw: bytes | None = None  # send exactly these bytes after the status line (broken framing)
+    headers: dict[str, str] = field(default_factory=dict)  # extra or replacing headers
+    length: int | None = None  # the Content-Length to announce (default: len(body))
     hits: int = 0
 
 
@@ -37,8 +42,9 @@ class LoopbackServer:
         return self.base + path
 
 
-@pytest.fixture
-def http_server() -> Iterator[LoopbackServer]:
+@contextmanager
+def serve() -> Iterator[LoopbackServer]:
+    """Run a :class:`LoopbackServer` on 127.0.0.1 for the duration of the block."""
     routes: dict[str, Route] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -53,9 +59,24 @@ def http_server() -> Iterator[LoopbackServer]:
             route.hits += 1
             time.sleep(route.delay)
             self.send_response(route.status)
-            self.send_header("Content-Type", route.content_type)
-            self.send_header("Content-Length", str(len(route.body)))
+            if route.raw is not None:  # the rest of the headers and the body, as written
+                self.flush_headers()
+                self.wfile.write(route.raw)
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            headers = {"Content-Type": route.content_type,
+                       "Content-Length": str(len(route.body) if route.length is None
+                                             else route.length)}
+            headers.update(route.headers)
+            for key, value in headers.items():
+                self.send_header(key, value)
             self.end_headers()
+            if route.stall:
+                self.wfile.flush()
+                time.sleep(route.stall)
+                self.close_connection = True
+                return
             body = route.body if route.truncate_to is None else route.body[: route.truncate_to]
             try:
                 if route.drip:
@@ -80,6 +101,12 @@ def http_server() -> Iterator[LoopbackServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[LoopbackServer]:
+    with serve() as loopback:
+        yield loopback
 
 
 @pytest.fixture(autouse=True)

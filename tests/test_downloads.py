@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,103 @@ def test_fetch_cli_offline_is_one_line(served_resnet18, http_server, capsys):
     assert main(["fetch", "--all", "--quiet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert all(line.startswith("error: ") for line in err) and len(err) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# The four states, hashing once, the readiness report, and all-or-nothing writes
+
+
+def test_four_states(http_server, tiny_checkpoint, tmp_path):
+    data, digest = tiny_checkpoint
+    known = item_for(http_server.add("/k.pth", body=data), tmp_path / "k", sha256=digest)
+    assert known.state() == "not downloaded"
+    known.path.parent.mkdir()
+    known.path.write_bytes(data)  # right bytes, known hash: verified without a record
+    assert known.state() == "cached" and dl.verify(known) == known.path
+    known.path.write_bytes(data + b"!")
+    assert known.state() == "corrupt"
+    with pytest.raises(CacheError, match="corrupt"):
+        dl.verify(known)
+    unknown = item_for(http_server.add("/u.pth", body=data), tmp_path / "u")
+    unknown.path.parent.mkdir()
+    unknown.path.write_bytes(data)  # right bytes, but nothing vouches for them
+    assert unknown.state() == "unverified"
+    fetch(unknown, progress=False)
+    assert unknown.state() == "cached"
+    unknown.record_path.write_text(json.dumps({"sha256": digest, "size": len(data) + 1}))
+    assert unknown.state() == "corrupt"  # the recorded size no longer matches
+
+
+def test_an_unchanged_file_is_hashed_once(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc" * 1000)
+    calls = []
+    real = dl.hashlib.sha256
+    monkeypatch.setattr(dl.hashlib, "sha256", lambda: calls.append(1) or real())
+    first = dl.sha256_of(path)
+    assert dl.sha256_of(path) == first and len(calls) == 1
+    path.write_bytes(b"abd" * 1000)  # same size, new content (and mtime/ctime)
+    assert dl.sha256_of(path) != first and len(calls) == 2
+
+
+def test_readiness_report_shows_each_state(capsys):
+    from xai_tutorial import setup_check
+
+    item = dl.get_download("nbdt_cifar10")
+    item.path.parent.mkdir(parents=True)
+    item.path.write_bytes(b"placed by hand")
+    rows = {row.what: row for row in setup_check.model_checks()}
+    assert rows["nbdt_cifar10"].state == "unverified" and "not used" in rows["nbdt_cifar10"].detail
+    assert rows["resnet18"].state == "not downloaded"
+    outcome = setup_check.fetch_step(download=False)
+    assert outcome["nbdt_cifar10"].startswith("unverified; skipped")
+    assert outcome["resnet18"] == "skipped (set DOWNLOAD = True to fetch)"
+
+
+def test_readiness_report_survives_an_unusable_cache(monkeypatch, tmp_path):
+    from xai_tutorial import setup_check
+
+    monkeypatch.setenv("XAI_TUTORIAL_CACHE", str(tmp_path / ("n" * 300)))
+    rows = {row.what: row for row in setup_check.model_checks()}
+    assert rows["nbdt_cifar10"].state == "error" and "too long" in rows["nbdt_cifar10"].detail
+
+
+def test_atomic_paths_move_all_or_nothing(tmp_path):
+    from xai_tutorial._files import atomic_paths
+
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_paths(first, second) as (a, b):
+            a.write_text("one")
+            raise RuntimeError("the second file failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_paths(first, second) as (a, b):
+        a.write_text("one")
+        b.write_text("two")
+    assert first.read_text() == "one" and second.read_text() == "two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_a_live_writers_part_file_is_kept(tmp_path):
+    from xai_tutorial._files import stale_partials
+
+    target = tmp_path / "w.pth"
+    live = tmp_path / f".w.pth.{os.getppid()}.abc.part"  # our parent process: alive
+    dead = tmp_path / ".w.pth.999999999.abc.part"
+    other = tmp_path / f".w.pth.sha256.json.{os.getppid()}.abc.part"  # the record's, not ours
+    for path in (live, dead, other):
+        path.write_bytes(b"")
+    assert stale_partials(target) == [dead]
+
+
+def test_network_reasons_are_short_whole_and_redacted():
+    from xai_tutorial._network import redact, shorten
+
+    assert redact("see http://alice:s3cr3t@host/x and https://bob@h2/") == (
+        "see http://alice:***@host/x and https://bob@h2/"
+    )
+    assert redact("http://[::1") == "http://[::1"
+    text = "word " * 60
+    cut = shorten(text, 40)
+    assert len(cut) <= 40 and cut.endswith("word...")
+    assert shorten("short enough", 40) == "short enough"

@@ -220,3 +220,37 @@ def test_default_timeout_is_at_most_15_seconds() -> None:
     import inspect
 
     assert inspect.signature(load_image).parameters["timeout"].default <= 15
+
+
+# ----------------------------------------------------------------------------------------------
+# Bounds: the aspect cap, empty pictures, one-pixel pictures, caps on every source
+
+
+def test_aspect_cap_boundary() -> None:
+    from xai_tutorial.images import MAX_ASPECT
+
+    limit = int(MAX_ASPECT)
+    assert load_image(Image.new("RGB", (limit * 10, 10))).size == (limit * 10, 10)
+    assert load_image(np.zeros((10 * limit, 10), np.uint8)).size == (10, 10 * limit)
+    _expect(Image.new("RGB", (limit * 10 + 10, 10)), f"{limit * 10 + 10}x10", f"{limit:g} to 1")
+
+
+def test_one_pixel_picture_is_accepted_as_a_uniform_square(bundled) -> None:
+    dot = load_image(Image.new("RGB", (1, 1), (200, 30, 30)))
+    tensor = bundled.preprocess(dot)
+    assert tensor.shape == (1, 3, 224, 224)
+    assert float(tensor.std(dim=(2, 3)).max()) == 0.0  # every pixel the same colour
+
+
+def test_bytes_over_the_cap() -> None:
+    _expect(encode(gradient(), "PNG"), "bytes", "cap", max_bytes=100)
+
+
+def test_local_file_over_the_cap_is_refused_by_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(encode(gradient(), "PNG"))
+    _expect(path, "big.png", "bytes", "cap", max_bytes=100)
+
+
+def test_object_arrays_are_refused() -> None:
+    _expect(np.array([[object()]], dtype=object), "object")

@@ -4,11 +4,21 @@
 or the name of one of the bundled sample photos (see :data:`SAMPLES`). Whatever it is given, it
 returns an 8-bit RGB image with the EXIF orientation applied, or raises :class:`ImageLoadError`
 with one sentence naming the input and what is wrong with it.
+
+Every source is bounded, so whatever is accepted can be classified and explained within a known
+budget: at most :data:`MAX_PIXELS` pixels, a longer side at most :data:`MAX_ASPECT` times the
+shorter one (preprocessing resizes the shorter side, so this bounds what the network sees), never
+empty, finite pixels only; local sources must be regular files of at most
+:data:`MAX_DOWNLOAD_BYTES` (checked before reading), and URLs get the same byte cap and one
+deadline. Credentials in a URL never appear in a message.
 """
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import time
 import warnings
 from collections.abc import Callable
@@ -19,12 +29,21 @@ from urllib.parse import urlparse
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ImageSource = Union[str, Path, bytes, bytearray, Image.Image, np.ndarray]  # noqa: UP007
+from ._network import reason, redact, shorten
 
-#: Largest image, in pixels, that ``load_image`` decodes (a guard against decompression bombs).
-MAX_PIXELS = 64_000_000
-#: Largest HTTP body, in bytes, that ``load_image`` downloads.
-MAX_DOWNLOAD_BYTES = 25_000_000
+ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
+
+#: Largest image, in pixels, that ``load_image`` accepts from any source (a guard against
+#: decompression bombs, and the bound on what ``classify`` and ``cam`` handle at full size: a
+#: 12-megapixel phone photo, 4032 x 3024, fits). ``cam`` colours and blends at the photo's size,
+#: about 80 bytes a pixel today, so this keeps it within 1 GB above the model
+#: (benchmarks/hostile_budget.py).
+MAX_PIXELS = 12_500_000
+#: Largest ratio of the longer side to the shorter one. Preprocessing resizes the shorter side to
+#: 256 (224 for CAM), so this also bounds what the network sees: at most 256 x 4096 pixels.
+MAX_ASPECT = 16.0
+#: Largest local file or HTTP body, in bytes, that ``load_image`` reads.
+MAX_DOWNLOAD_BYTES = 50_000_000
 #: Whole-request deadline, in seconds, for an image URL.
 URL_TIMEOUT = 15.0
 
@@ -37,14 +56,13 @@ class ImageLoadError(ValueError):
 
 def _describe(source: object) -> str:
     """A short name for ``source`` to put in an error message."""
-    if isinstance(source, (bytes, bytearray)):
+    if isinstance(source, (bytes, bytearray, memoryview)):
         return f"<{len(source)} bytes>"
     if isinstance(source, np.ndarray):
         return f"<array of shape {source.shape} and dtype {source.dtype}>"
     if isinstance(source, Image.Image):
         return f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
-    text = str(source)
-    return repr(text if len(text) <= 200 else text[:197] + "...")
+    return repr(shorten(redact(str(source)), 200))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,12 +124,46 @@ def sample_image(name: str) -> Image.Image:
 # Decoding
 
 
-def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+def check_size(width: int, height: int, name: str, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an empty picture, one over ``max_pixels``, or one too long and thin to preprocess.
+
+    The aspect cap (:data:`MAX_ASPECT`) is what bounds the work after loading: resizing the shorter
+    side of a 1000 x 1 line to 256 would make a 256,000 x 256 picture. A 1-pixel-wide picture is
+    accepted while it stays within the cap (a 1 x 1 pixel becomes a uniform square); a longer line
+    is refused here.
+
+    Raises:
+        ImageLoadError: naming the input, its size and the limit it breaks.
+    """
+    if width <= 0 or height <= 0:
+        raise ImageLoadError(f"{name}: the image is empty ({width}x{height} pixels)")
+    if width * height > max_pixels:
+        raise ImageLoadError(
+            f"{name}: image is {width}x{height} = {width * height:,} pixels, more than the "
+            f"limit of {max_pixels:,} (a possible decompression bomb); shrink it first"
+        )
+    aspect = max(width, height) / min(width, height)
+    if aspect > MAX_ASPECT:
+        raise ImageLoadError(
+            f"{name}: image is {width}x{height}, its longer side {aspect:,.0f} times its shorter "
+            f"one; the limit is {MAX_ASPECT:g} to 1 (resizing the shorter side to 256 pixels "
+            f"would make {round(256 * aspect):,} x 256); crop it first"
+        )
+
+
+def _finite(array: np.ndarray, name: str) -> None:
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ImageLoadError(f"{name}: the image holds NaN or infinite pixel values")
+
+
+def _to_rgb(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB: alpha over white, 16-bit rescaled, CMYK converted."""
+    check_size(image.width, image.height, name, max_pixels)
     image = ImageOps.exif_transpose(image)
     mode = image.mode
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        array = np.asarray(image, dtype=np.float32)
+        _finite(array, name)
         if mode == "F":
             low, high = float(array.min()), float(array.max())
             array = (array - low) / (high - low or 1.0) * 255.0
@@ -147,12 +199,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"{name}: image is {width}x{height} = {width * height:,} pixels, more than "
-                    f"the limit of {max_pixels:,} (a possible decompression bomb)"
-                )
+            check_size(*image.size, name, max_pixels)
             image.seek(0)  # animated images: the first frame
             image.load()
     except ImageLoadError:
@@ -171,7 +218,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise ImageLoadError(f"{name}: the image data is corrupt ({message})") from None
     except (ValueError, SyntaxError, EOFError) as exc:  # raised by some of Pillow's decoders
         raise ImageLoadError(f"{name}: the image data is corrupt ({exc})") from None
-    return _to_rgb(image, name)
+    return _to_rgb(image, name, max_pixels)
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -182,7 +229,7 @@ def _looks_like_text(data: bytes) -> bool:
     return True
 
 
-def _from_array(array: np.ndarray, name: str) -> Image.Image:
+def _from_array(array: np.ndarray, name: str, max_pixels: int) -> Image.Image:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
@@ -192,26 +239,31 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
         )
     if array.size == 0:
         raise ImageLoadError(f"{name}: the array is empty")
+    check_size(array.shape[1], array.shape[0], name, max_pixels)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise ImageLoadError(f"{name}: the array holds NaN or infinite values")
+        _finite(array, name)
         if array.min() < 0 or array.max() > 1:
             raise ImageLoadError(f"{name}: a float image array must hold values in [0, 1]")
         array = np.round(array * 255).astype(np.uint8)
     elif array.dtype == np.uint16:
         array = np.round(array.astype(np.float64) / 65535 * 255).astype(np.uint8)
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise ImageLoadError(
+            f"{name}: an image array must hold integers, floats or booleans, not {array.dtype}"
+        )
     elif array.dtype != np.uint8:
         if array.min() < 0 or array.max() > 255:
             raise ImageLoadError(
                 f"{name}: integer array of dtype {array.dtype} has values outside 0..255"
             )
         array = array.astype(np.uint8)
-    return _to_rgb(Image.fromarray(np.ascontiguousarray(array)), name)
+    return _to_rgb(Image.fromarray(np.ascontiguousarray(array)), name, max_pixels)
 
 
-def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> bytes:
+def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
+    """The body of ``url`` and its Content-Type, within ``timeout`` seconds and ``max_bytes``."""
     import requests
 
     deadline = time.monotonic() + timeout
@@ -222,30 +274,110 @@ def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> bytes:
                     f"{name}: the server answered HTTP {response.status_code} {response.reason}"
                 )
             kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if kind and not kind.startswith("image/") and kind != "application/octet-stream":
-                raise ImageLoadError(f"{name}: the server sent {kind!r}, not an image")
-            length = response.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) > max_bytes:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > max_bytes:
                 raise ImageLoadError(
                     f"{name}: the image is {int(length):,} bytes, over the {max_bytes:,}-byte cap"
                 )
+            sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
             body = bytearray()
-            # read1 returns what has arrived (at most 64 KiB), so the deadline is checked
-            # often even when a server trickles bytes.
-            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
+                if sock is not None:
+                    sock.settimeout(left)  # each read waits only for what is left of the deadline
+                # read1 returns what has arrived (at most 64 KiB), so a trickle is timed too.
+                chunk = response.raw.read1(64 * 1024, decode_content=True)
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > max_bytes:
                     raise ImageLoadError(f"{name}: the image is over the {max_bytes:,}-byte cap")
-                if time.monotonic() > deadline:
-                    raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
-            return bytes(body)
-    except requests.Timeout:
-        raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer") from None
-    except requests.ConnectionError as exc:
-        reason = str(exc.args[0] if exc.args else exc)
-        raise ImageLoadError(f"{name}: could not connect ({reason[:160]})") from None
-    except requests.RequestException as exc:
-        raise ImageLoadError(f"{name}: download failed ({exc})") from None
+            encoded = response.headers.get("Content-Encoding", "identity").lower()
+            if length.isdigit() and encoded in ("", "identity") and len(body) < int(length):
+                raise ImageLoadError(
+                    f"{name}: the connection closed after {len(body):,} of the {int(length):,} "
+                    "bytes the server announced"
+                )
+            return bytes(body), kind
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # requests, urllib3, http.client and socket errors alike
+        if not _is_network_error(exc):
+            raise
+        why = reason(exc, timeout)
+        if "did not answer" in why:
+            why = f"the server took over {timeout:g} s to answer"
+        elif "refused" in why or "resolved" in why or why == "could not connect":
+            why = f"could not connect: {why}"
+        raise ImageLoadError(f"{name}: {why}") from None
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    import http.client
+
+    import requests
+    import urllib3
+
+    return isinstance(
+        exc,
+        (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+         OSError),
+    )
+
+
+def _read_file(path: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``: FIFOs and devices are never read."""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging; the
+        # descriptor is checked with fstat before a single byte is read.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: {_os_reason(exc)}") from None
+    try:
+        info = os.fstat(handle)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageLoadError(f"{name}: is a directory, not an image file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageLoadError(
+                f"{name}: is a {_file_kind(info.st_mode)}, not a regular file; only image files "
+                "are read"
+            )
+        if info.st_size > max_bytes:
+            raise ImageLoadError(
+                f"{name}: the file is {info.st_size:,} bytes, over the {max_bytes:,}-byte cap"
+            )
+        os.set_blocking(handle, True)
+        with os.fdopen(handle, "rb", closefd=False) as file:
+            data = file.read(max_bytes + 1)
+        if len(data) > max_bytes:  # it grew while we read it
+            raise ImageLoadError(f"{name}: the file is over the {max_bytes:,}-byte cap")
+        return data
+    except OSError as exc:
+        raise ImageLoadError(f"{name}: cannot read the file ({_os_reason(exc)})") from None
+    finally:
+        os.close(handle)
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in (
+        (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop (the link points, directly or not, at itself)"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the file name is too long"
+    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
 
 
 def load_image(
@@ -261,9 +393,13 @@ def load_image(
         source: a file path, an ``http(s)://`` URL, encoded image bytes, a ``PIL.Image``, a numpy
             array (HxW, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1]), or the name of a
             sample photo from :data:`SAMPLES` (used when no file of that name exists).
-        max_pixels: refuse images with more pixels than this (decompression bombs).
-        timeout: whole-request deadline in seconds for URLs.
-        max_bytes: refuse URL bodies larger than this.
+        max_pixels: refuse images with more pixels than this (decompression bombs). Every
+            source is also refused when empty, or when longer than :data:`MAX_ASPECT` times its
+            width (see :func:`check_size`), and float pixels must be finite.
+        timeout: whole-request deadline in seconds for URLs (connecting, headers and body).
+        max_bytes: refuse files, URL bodies and byte strings larger than this. Local sources
+            must be regular files (never a FIFO or a device); their size is checked before a
+            byte is read.
 
     Returns:
         The image in RGB with EXIF orientation applied; transparency is composited on white,
@@ -274,10 +410,12 @@ def load_image(
     """
     name = _describe(source)
     if isinstance(source, Image.Image):
-        return _to_rgb(source, name)
+        return _to_rgb(source, name, max_pixels)
     if isinstance(source, np.ndarray):
-        return _from_array(source, name)
-    if isinstance(source, (bytes, bytearray)):
+        return _from_array(source, name, max_pixels)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) > max_bytes:
+            raise ImageLoadError(f"{name}: {len(source):,} bytes, over the {max_bytes:,}-byte cap")
         return _decode(bytes(source), name, max_pixels)
     if not isinstance(source, (str, Path)):
         raise ImageLoadError(
@@ -285,21 +423,36 @@ def load_image(
             "bytes, PIL image or numpy array"
         )
     text = str(source)
-    scheme = urlparse(text).scheme.lower() if isinstance(source, str) else ""
-    if "://" in text and scheme:
-        if scheme not in ("http", "https"):
+    if isinstance(source, str) and "://" in text:
+        try:
+            scheme = urlparse(text).scheme.lower()
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL" for http://[::1
+            raise ImageLoadError(f"{name}: not a valid URL ({exc})") from None
+        if scheme and scheme not in ("http", "https"):
             raise ImageLoadError(
                 f"{name}: URL scheme {scheme!r} is not supported; use http:// or https://"
             )
-        data = _read_url(text, name, timeout, max_bytes)
-        return _decode(data, name, max_pixels)
+        if scheme:
+            data, kind = _read_url(text, name, timeout, max_bytes)
+            try:
+                return _decode(data, name, max_pixels)
+            except ImageLoadError:
+                if kind and not kind.startswith("image/") and kind != "application/octet-stream":
+                    raise ImageLoadError(
+                        f"{name}: the server sent {kind!r}, not an image"
+                    ) from None
+                raise
     path = Path(text).expanduser()
-    if not path.exists():
-        if isinstance(source, str) and text in SAMPLES:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and isinstance(source, str) and text in SAMPLES:
             return sample_image(text)
-        raise ImageLoadError(
-            f"{name}: no such file (sample photos by name: {', '.join(SAMPLES)})"
-        )
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise ImageLoadError(
+                f"{name}: no such file (sample photos by name: {', '.join(SAMPLES)})"
+            ) from None
+        raise ImageLoadError(f"{name}: {_os_reason(exc)}") from None
     if path.is_dir():
         raise ImageLoadError(f"{name}: is a directory, not an image file")
     if path.suffix.lower() in _VECTOR_SUFFIXES:
@@ -307,8 +460,4 @@ def load_image(
             f"{name}: {path.suffix} is a vector format, which is not supported; "
             "export it to PNG or JPEG"
         )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageLoadError(f"{name}: cannot read the file ({exc.strerror})") from None
-    return _decode(data, name, max_pixels)
+    return _decode(_read_file(path, name, max_bytes), name, max_pixels)

@@ -51,41 +51,60 @@ def wordnet_status() -> Check:
     return Check("wordnet", "available")
 
 
+#: What each download state means for the learner, one line each.
+STATE_DETAIL = {
+    "cached": "verified; works offline",
+    "not downloaded": "optional: `python -m xai_tutorial fetch {name}`",
+    "unverified": "not used: no record of a verified download; `python -m xai_tutorial fetch "
+    "{name}` downloads a verified copy",
+    "corrupt": "not used: its hash does not match; `python -m xai_tutorial fetch {name}` "
+    "downloads it again",
+}
+
+
+def download_state(name: str) -> str:
+    """The state of one download (``Download.state``), or ``"error: ..."`` when the cache path
+    itself is unusable; never raises for the cache (the report must run to the end)."""
+    try:
+        return get_download(name).state()
+    except CacheError as exc:
+        return f"error: {exc}"
+
+
 def model_checks() -> list[Check]:
+    """One row per bundled model and per download: bundled, or the download's state
+    (cached, unverified, corrupt, not downloaded), each file hashed once."""
     rows = []
-    models = model_status()  # verifies cached weights by hash: once
+    models = model_status()
     for name, state in models.items():
-        detail = "works offline" if state in ("bundled", "cached") else (
-            f"optional: `python -m xai_tutorial fetch {name}`"
-        )
-        rows.append(Check(name, state, detail))
+        if name not in DOWNLOADS:
+            rows.append(Check(name, state, "works offline"))
     for name in DOWNLOADS:
-        if name in models:
-            continue
-        item = get_download(name)
-        state = "cached" if item.is_cached() else "not downloaded"
-        rows.append(Check(name, state, item.description))
+        state = download_state(name)
+        if state.startswith("error: "):
+            rows.append(Check(name, "error", state[len("error: "):]))
+        elif state == "not downloaded" and name not in models:
+            rows.append(Check(name, state, get_download(name).description))
+        else:
+            rows.append(Check(name, state, STATE_DETAIL[state].format(name=name)))
     return rows
 
 
-def report() -> list[Check]:
-    """Everything notebook 00 shows, in order (no network)."""
-    return [*package_versions(), *model_checks(), wordnet_status()]
-
-
 def fetch_step(download: bool = False) -> dict[str, str]:
-    """The explicit download step: fetch what is missing when ``download`` is true.
+    """The explicit download step: fetch what is not cached and verified when ``download`` is true.
 
-    Never raises for network problems: each item's outcome is printed as one line and returned,
-    so the notebook runs to the end offline.
+    An unverified or corrupt file counts as missing: it is downloaded again. Never raises for
+    network or cache problems: each item's outcome is printed as one line and returned, so the
+    notebook runs to the end offline.
     """
     outcome: dict[str, str] = {}
     for name in DOWNLOADS:
-        item = get_download(name)
-        if item.is_cached():
+        state = download_state(name)
+        if state == "cached":
             outcome[name] = "cached"
         elif not download:
-            outcome[name] = "skipped (set DOWNLOAD = True to fetch)"
+            skipped = "skipped (set DOWNLOAD = True to fetch)"
+            outcome[name] = skipped if state == "not downloaded" else f"{state}; {skipped}"
         else:
             try:
                 fetch(name)

@@ -1,0 +1,619 @@
+"""The hostile-input corpus of issue 9: each kind of failure it found has its own case here.
+
+Sections follow the issue's "Why": 1 memory blow-up from a tiny file, 2 special files,
+3 network failures, 4 unverified checkpoints, 5 environment errors, 6 leftovers, 7 silent nonsense,
+9 messages. The cases that could eat memory or hang run in ONE subprocess (``hostile/driver.py``)
+under an address-space limit (the bundled model's own use plus 2 GB) with a deadline per case, and
+must stay under 1 GB of resident memory above the loaded model; the rest are in-process calls.
+
+The last section holds the cases that depend on the CLI and API work of issue 8/9 done elsewhere
+(environment errors printed as one line, all-or-nothing ``cam --out``, class and explorer
+validation, label suggestions, listing states); they are expected to fail until that work lands.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import serve
+from PIL import Image
+
+from xai_tutorial import downloads as dl
+from xai_tutorial.downloads import CacheError, DownloadError, fetch
+from xai_tutorial.images import ImageLoadError, load_image
+
+DRIVER = Path(__file__).resolve().parent / "hostile" / "driver.py"
+#: Resident memory a case may use above the loaded model.
+BUDGET_BYTES = 1 << 30
+#: A case's deadline: a hang detector, not a speed goal (benchmarks/hostile_budget.py measures
+#: the time budget; this machine's cores are shared, so wall time here says little).
+DEADLINE = 60.0
+
+
+def png(width: int, height: int, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), 128 if mode == "L" else (120, 80, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def jpeg(width: int = 64, height: int = 48) -> bytes:
+    buffer = io.BytesIO()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def one_line(message: str, *words: str) -> None:
+    assert "\n" not in message and "Traceback" not in message, message
+    assert " object at 0x" not in message, message  # no repr of some internal object
+    for word in words:
+        assert word.lower() in message.lower(), (word, message)
+
+
+def refused(source: object, *words: str, **kwargs: object) -> str:
+    with pytest.raises(ImageLoadError) as caught:
+        load_image(source, **kwargs)  # type: ignore[arg-type]
+    one_line(str(caught.value), *words)
+    return str(caught.value)
+
+
+def env() -> dict[str, str]:
+    """This environment, with the package under test first on the child's path."""
+    import xai_tutorial
+
+    package_root = str(Path(xai_tutorial.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *sys.path])}
+
+
+# ----------------------------------------------------------------------------------------------
+# The subprocess batch: everything that could blow memory or hang, under a limit and deadline.
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Hostile files for the driver, by name."""
+    files = {}
+    for name, (w, h) in {"line_1000x1": (1000, 1), "line_60000x1": (60000, 1),
+                         "strip_10000x16": (10000, 16), "widest_4096x256": (4096, 256)}.items():
+        path = folder / f"{name}.png"
+        path.write_bytes(png(w, h, "L"))
+        files[name] = str(path)
+    fifo = folder / "pipe.png"
+    os.mkfifo(fifo)
+    files["fifo"] = str(fifo)
+    sparse = folder / "sparse.png"
+    with open(sparse, "wb") as handle:
+        handle.truncate(20 * 10**9)  # 20 GB, no blocks on disk
+    files["sparse"] = str(sparse)
+    loop = folder / "loop.jpg"
+    loop.symlink_to(folder / "loop.jpg")
+    files["loop"] = str(loop)
+    nan = np.ones((40, 60), np.float32)
+    nan[3, 5] = np.nan
+    Image.fromarray(nan, "F").save(folder / "nan.tif")
+    files["nan_tiff"] = str(folder / "nan.tif")
+    (folder / "blocker").write_text("a regular file where a folder is asked for")
+    files["blocker"] = str(folder / "blocker")
+    (folder / "half" / "combined.jpg").mkdir(parents=True)  # heatmap.jpg could be written alone
+    files["half"] = str(folder / "half")
+    from xai_tutorial.images import MAX_PIXELS
+
+    height = int((MAX_PIXELS / 1.5) ** 0.5)  # the largest accepted 3:2 photo
+    x = np.linspace(0, 255, int(height * 1.5), dtype=np.float32)[None, :]
+    smooth = np.broadcast_to(x, (height, x.shape[1])).astype(np.uint8)
+    Image.fromarray(smooth).save(folder / "largest.jpg", quality=80)
+    files["largest"] = str(folder / "largest.jpg")
+    return files
+
+
+def _cases(files: dict[str, str], out: Path) -> list[dict]:
+    lite = ["--model", "efficientnet_lite0"]
+
+    def cli(case_id: str, *argv: str, timeout: float = DEADLINE) -> dict:
+        return {"id": case_id, "kind": "cli", "argv": list(argv), "timeout": timeout}
+
+    return [
+        # 1. memory blow-up from a tiny file
+        cli("cam_1000x1", "cam", files["line_1000x1"], *lite, "--out", str(out / "a")),
+        cli("classify_60000x1", "classify", files["line_60000x1"], *lite),
+        cli("cam_10000x16", "cam", files["strip_10000x16"], *lite, "--out", str(out / "b")),
+        # 2. special files: refused at once, never read
+        cli("classify_dev_zero", "classify", "/dev/zero", *lite),
+        cli("classify_dev_urandom", "classify", "/dev/urandom", *lite),
+        cli("classify_fifo", "classify", files["fifo"], *lite),
+        cli("classify_sparse_20GB", "classify", files["sparse"], *lite),
+        # 7. silent nonsense: a NaN pixel is an error, not a black picture
+        cli("classify_nan_tiff", "classify", files["nan_tiff"], *lite),
+        # 9. a symlink loop is named as such
+        cli("classify_symlink_loop", "classify", files["loop"], *lite),
+        # The budget: the worst accepted shape (the aspect cap, 16 to 1) runs within it.
+        cli("budget_cam_widest_4096x256", "cam", files["widest_4096x256"], *lite,
+            "--out", str(out / "c")),
+        # argparse's own usage errors keep exit 2.
+        cli("usage_error_exit_2", "classify"),
+        # Cases for the CLI work done elsewhere (the last section of this file).
+        cli("later_out_under_a_file", "cam", "chelsea", *lite, "--out",
+            str(Path(files["blocker"]) / "d")),
+        cli("later_cam_both_or_neither", "cam", "chelsea", *lite, "--out", files["half"]),
+        cli("later_label_cat", "cam", "chelsea", *lite, "--label", "cat",
+            "--out", str(out / "e")),
+        cli("later_budget_cam_largest", "cam", files["largest"], *lite, "--out", str(out / "f")),
+    ]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    folder = tmp_path_factory.mktemp("hostile")
+    cases = _cases(_files(folder), folder / "out")
+    run_env = env()
+    run_env["XAI_TUTORIAL_CACHE"] = str(folder / "cache" / "xai")
+    run_env["TORCH_HOME"] = str(folder / "cache" / "torch")
+    try:
+        done = subprocess.run(
+            [sys.executable, str(DRIVER)], input=json.dumps(cases), capture_output=True,
+            text=True, env=run_env, timeout=sum(c["timeout"] for c in cases) + 60,
+        )
+        stdout = done.stdout
+    except subprocess.TimeoutExpired as exc:
+        stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+    results: dict[str, dict] = {"__folder__": {"path": str(folder)}}
+    (folder / "results.jsonl").write_text(stdout)
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            results[record["id"]] = record
+    return results
+
+
+def outcome(batch: dict[str, dict], case_id: str) -> dict:
+    assert case_id in batch, f"{case_id} did not finish (the driver died or hung)"
+    record = batch[case_id]
+    assert record["outcome"] != "bug", record.get("traceback", record)
+    assert record["outcome"] != "timeout", f"{case_id} ran past its deadline"
+    assert record["peak_rss_above_model"] < BUDGET_BYTES, record
+    return record
+
+
+def refused_by_cli(record: dict, *words: str) -> None:
+    assert record["outcome"] == "exit" and record["exit"] == 1, record
+    lines = record["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    one_line(lines[0], *words)
+
+
+@pytest.mark.parametrize("case_id, words", [
+    ("cam_1000x1", ("1000x1", "16 to 1")),
+    ("classify_60000x1", ("60000x1", "16 to 1")),
+    ("cam_10000x16", ("10000x16", "16 to 1")),
+])
+def test_1_tiny_file_large_work_is_refused(batch, case_id, words):
+    refused_by_cli(outcome(batch, case_id), *words)
+    assert batch[case_id]["cpu_seconds"] < 2, batch[case_id]  # refused before any work
+
+
+@pytest.mark.parametrize("case_id, words", [
+    ("classify_dev_zero", ("/dev/zero", "character device")),
+    ("classify_dev_urandom", ("/dev/urandom", "character device")),
+    ("classify_fifo", ("pipe.png", "fifo")),
+    ("classify_sparse_20GB", ("sparse.png", "20,000,000,000 bytes", "cap")),
+])
+def test_2_special_files_are_refused_unread(batch, case_id, words):
+    record = outcome(batch, case_id)
+    refused_by_cli(record, *words)
+    assert record["cpu_seconds"] < 2 and record["peak_rss_above_model"] < 50 << 20, record
+
+
+def test_7_nan_tiff_is_an_error_not_a_black_picture(batch):
+    refused_by_cli(outcome(batch, "classify_nan_tiff"), "nan.tif", "NaN")
+
+
+def test_9_symlink_loop_is_named(batch):
+    record = outcome(batch, "classify_symlink_loop")
+    refused_by_cli(record, "loop.jpg", "symbolic link loop")
+    assert "no such file" not in record["stderr"]
+
+
+def test_usage_errors_keep_exit_2(batch):
+    record = batch["usage_error_exit_2"]
+    assert record["exit"] == 2 and "usage:" in record["stderr"]
+
+
+def test_worst_accepted_shape_runs_within_the_memory_budget(batch):
+    """Not a hostile case (today's code runs it too): it finishes under the memory budget
+    (``outcome`` checks the peak); times are measured by benchmarks/hostile_budget.py."""
+    assert outcome(batch, "budget_cam_widest_4096x256")["exit"] == 0
+
+
+def test_driver_memory_limit_holds(batch):
+    """The batch really ran under a limit: the model plus 2 GB of address space."""
+    base = batch["__baseline__"]
+    assert base["limit"] <= base["vmsize"] + (2 << 30)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. (in-process) every source gets the same bounds: path, bytes, PIL image, array
+
+
+def test_1_every_source_is_bounded(tmp_path):
+    line = Image.new("L", (1000, 1), 200)
+    path = tmp_path / "line.png"
+    line.save(path)
+    for source in (path, path.read_bytes(), line, np.asarray(line)):
+        refused(source, "1000x1", "16 to 1")
+    refused(Image.new("RGB", (0, 0)), "0x0", "empty")  # was accepted, then ZeroDivisionError
+    refused(np.zeros((0, 5, 3), np.uint8), "empty")
+    assert load_image(Image.new("RGB", (1, 16))).size == (1, 16)  # within the cap: explained
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. network failures of the URL loader and of fetch: one clear error naming the input
+
+
+def _chunked_garbage() -> bytes:
+    return b"Content-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+
+
+BROKEN = {
+    # path: (Route kwargs, words the message must hold)
+    "/short.jpg": (dict(body=jpeg(), content_type="image/jpeg", truncate_to=100),
+                   ("closed before",)),
+    "/stall.jpg": (dict(body=jpeg(), content_type="image/jpeg", stall=4.0), ("1 s",)),
+    "/badgzip.jpg": (dict(body=b"this is not gzip at all" * 10, content_type="image/jpeg",
+                          headers={"Content-Encoding": "gzip"}), ("content encoding",)),
+    "/chunked.jpg": (dict(raw=_chunked_garbage()), ("chunked",)),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_server():
+    with serve() as server:
+        for path, (kwargs, _) in BROKEN.items():
+            server.add(path, **kwargs)
+        good = jpeg()
+        server.add("/as_text.jpg", body=good, content_type="text/plain")
+        server.add("/page.html", body=b"<html><body>hi</body></html>", content_type="text/html")
+        server.add("/huge.jpg", body=b"x" * 10, length=10**10, content_type="image/jpeg")
+        server.add("/drip.jpg", body=good, content_type="image/jpeg", drip=0.05)
+        yield server
+
+
+@pytest.mark.parametrize("path", list(BROKEN))
+def test_3_url_loader_network_failures(hostile_server, path):
+    url = hostile_server.base + path
+    start = time.monotonic()
+    refused(url, url, *BROKEN[path][1], timeout=1.0)
+    assert time.monotonic() - start < 2.5  # the deadline holds, even for a stall
+
+
+@pytest.mark.parametrize("path", list(BROKEN))
+def test_3_fetch_network_failures(hostile_server, path, tmp_path):
+    url = hostile_server.base + path
+    item = dl.Download("tiny", url, lambda: tmp_path / "c", "a test file")
+    with pytest.raises(DownloadError) as caught:
+        fetch(item, progress=False, timeout=1.0)
+    one_line(str(caught.value), "tiny", "nothing was saved", path.strip("/"))
+    assert not (tmp_path / "c").exists()
+
+
+def test_3_huge_content_length_and_drip_stay_refused(hostile_server):
+    """Regression guards (these held before): announced size and deadline."""
+    refused(hostile_server.base + "/huge.jpg", "10,000,000,000 bytes", "cap")
+    start = time.monotonic()
+    refused(hostile_server.base + "/drip.jpg", "took over", timeout=0.5)
+    assert time.monotonic() - start < 2
+
+
+def test_3_refused_unresolvable_and_invalid_urls_name_the_input(unused_port, tmp_path):
+    url = f"http://127.0.0.1:{unused_port}/cat.jpg"
+    refused(url, url, "refused")
+    refused("http://no-such-host.invalid/cat.jpg", "no-such-host.invalid", "resolve")
+    refused("http://[::1", "http://[::1", "not a valid url")
+    for bad in (url, "http://no-such-host.invalid/w.pth"):
+        with pytest.raises(DownloadError) as caught:
+            fetch(dl.Download("tiny", bad, lambda: tmp_path, "x"), progress=False)
+        one_line(str(caught.value), "tiny: cannot reach", bad.split("/")[2])
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# 9. messages: credentials redacted, whole words, the bytes count (not the Content-Type)
+
+
+def test_9_credentials_are_redacted(unused_port, tmp_path):
+    url = f"http://alice:s3cr3t@127.0.0.1:{unused_port}/cat.jpg"
+    message = refused(url, "alice", "127.0.0.1")
+    assert "s3cr3t" not in message
+    with pytest.raises(DownloadError) as caught:
+        fetch(dl.Download("tiny", url, lambda: tmp_path, "x"), progress=False)
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_9_connection_errors_are_not_cut_mid_word(unused_port):
+    message = refused(f"http://127.0.0.1:{unused_port}/a/{'x' * 150}.jpg")
+    assert "Max retries" not in message and "HTTPConnectionPool" not in message, message
+    assert message.endswith(("server is listening there)", ")")), message
+
+
+def test_9_jpeg_served_as_text_plain_is_accepted(hostile_server):
+    assert load_image(hostile_server.base + "/as_text.jpg").size == (64, 48)
+    page = hostile_server.base + "/page.html"
+    refused(page, page, "text/html", "not an image")
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. and 6. only what was verified is trusted; nothing half-written, no leftovers
+
+
+@pytest.fixture
+def served(http_server):
+    data = b"checkpoint bytes " * 1000
+    return http_server, http_server.add("/w.pth", body=data), data
+
+
+def item_at(url: str, folder: Path) -> dl.Download:
+    return dl.Download("tiny", url, lambda: folder, "a test checkpoint")
+
+
+@pytest.mark.parametrize("record", [None, "null", '{"sha256": null}', '{"sha256": ""}',
+                                    "not json", "directory"])
+def test_4_a_file_without_a_usable_record_is_unverified(served, tmp_path, record):
+    server, url, data = served
+    item = item_at(url, tmp_path)
+    item.path.write_bytes(b"something else entirely")
+    if record == "directory":
+        item.record_path.mkdir()
+    elif record is not None:
+        item.record_path.write_text(record)
+    assert item.state() == "unverified"
+    with pytest.raises(CacheError, match="unverified"):
+        dl.verify(item)
+    if record == "directory":  # never moved into place, then IsADirectoryError
+        with pytest.raises(DownloadError, match="is a folder"):
+            fetch(item, progress=False)
+        assert item.path.read_bytes() == b"something else entirely"
+        return
+    assert fetch(item, progress=False) == item.path  # downloaded again, not trusted
+    assert item.path.read_bytes() == data and item.state() == "cached"
+    assert server.routes["/w.pth"].hits == 1
+
+
+def test_4_unverified_cifar10_checkpoint_does_not_change_the_nbdt_default():
+    from xai_tutorial.decision_trees import default_nbdt_name
+
+    item = dl.get_download("nbdt_cifar10")
+    item.path.parent.mkdir(parents=True)
+    item.path.write_bytes(b"a loadable dict with the wrong keys, or anything")
+    assert item.state() == "unverified"
+    assert default_nbdt_name()[0] == "fashion"
+
+
+def test_4_record_and_checkpoint_move_together(served, tmp_path, monkeypatch):
+    """A crash between the two moves never leaves a trusted file without its record."""
+    server, url, data = served
+    item = item_at(url, tmp_path)
+    real_replace, calls = os.replace, []
+
+    def crash_on_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies here
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        fetch(item, progress=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert item.state() != "cached"
+    assert item.path.exists() or not item.record_path.exists()  # never a record alone
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    fetch(item, progress=False)
+    assert item.state() == "cached"
+
+
+def test_6_stale_part_files_are_removed_by_the_next_fetch(served, tmp_path):
+    server, url, data = served
+    item = item_at(url, tmp_path)
+    stale = tmp_path / f".{item.filename}.999999999.abc123.part"  # pid 999999999: long gone
+    stale.write_bytes(b"half a download")
+    record_stale = tmp_path / f".{item.filename}.sha256.json.999999999.x1.part"
+    record_stale.write_bytes(b"{")
+    old_style = tmp_path / f".{item.filename}.q8w7e6r5.part"
+    old_style.write_bytes(b"another half")
+    fetch(item, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.pth", "w.pth.sha256.json"]
+
+
+def test_6_failed_fetch_leaves_no_empty_folders(unused_port, tmp_path):
+    url = f"http://127.0.0.1:{unused_port}/w.pth"
+    with pytest.raises(DownloadError):
+        fetch(item_at(url, tmp_path / "a" / "b" / "c"), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+_INTERRUPTED_FETCH = textwrap.dedent("""
+    import sys, types
+    from pathlib import Path
+    # Only the download module: the package's __init__ (torch and the lessons) is not needed.
+    package = types.ModuleType("xai_tutorial")
+    package.__path__ = [sys.argv[3]]
+    sys.modules["xai_tutorial"] = package
+    from xai_tutorial import downloads as dl
+    folder = Path(sys.argv[2])
+    item = dl.Download("slow", sys.argv[1], lambda: folder, "a slow download")
+    dl.fetch(item, progress=False)
+""")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_6_interrupted_fetch_leaves_no_part_file(http_server, tmp_path, signum):
+    url = http_server.add("/slow.pth", body=b"z" * 4000, drip=0.01)
+    folder = tmp_path / "cache"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_FETCH, url, str(folder), dl.__file__.rsplit("/", 1)[0]],
+        env=env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (folder.exists() and any(p.suffix == ".part" for p in folder.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)  # some bytes have arrived
+    process.send_signal(signum)
+    process.communicate(timeout=20)
+    assert process.returncode != 0
+    left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    assert left == [], left
+    assert not folder.exists()  # created by this fetch, so removed with it
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. environment errors in the cache: one DownloadError/CacheError naming the path
+
+
+def test_5_cache_that_is_a_regular_file(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XAI_TUTORIAL_CACHE", str(blocker))
+    monkeypatch.setenv("TORCH_HOME", str(blocker))
+    for name in ("nbdt_cifar10", "resnet18"):
+        assert dl.get_download(name).state() == "not downloaded"
+        with pytest.raises(DownloadError) as caught:
+            fetch(name, progress=False)
+        one_line(str(caught.value), name, str(blocker), "nothing was downloaded")
+    from xai_tutorial.cli import main
+
+    assert main(["fetch", "--all", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err), err
+
+
+def test_5_unwritable_cache_and_names_too_long(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAI_TUTORIAL_CACHE", "/sys/kernel/xai-tutorial")  # EPERM even for root
+    with pytest.raises(DownloadError) as caught:
+        fetch("nbdt_cifar10", progress=False)
+    one_line(str(caught.value), "/sys/kernel/xai-tutorial")
+    long = tmp_path / ("n" * 300)
+    monkeypatch.setenv("XAI_TUTORIAL_CACHE", str(long))
+    with pytest.raises(CacheError) as state_error:
+        dl.get_download("nbdt_cifar10").state()
+    one_line(str(state_error.value), "too long")
+    with pytest.raises(DownloadError) as caught:
+        fetch("nbdt_cifar10", progress=False)
+    one_line(str(caught.value), "too long")
+    refused(str(long / "cat.jpg"), "too long")
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. no silent nonsense: NaN or inf pixels from any source, one message
+
+
+def test_7_nan_and_inf_pixels_from_every_source():
+    values = np.ones((6, 9), np.float32)
+    values[2, 3] = np.nan
+    buffer = io.BytesIO()
+    Image.fromarray(values, "F").save(buffer, "TIFF")
+    for source in (buffer.getvalue(), Image.fromarray(values, "F"), values / 2):
+        refused(source, "NaN or infinite")
+    values[2, 3] = np.inf
+    refused(Image.fromarray(values, "F"), "NaN or infinite")
+
+
+# ----------------------------------------------------------------------------------------------
+# Cases that depend on the CLI/API work done elsewhere (issue 9 items 4-7, issue 8 item 5).
+# They are expected to fail until that work is merged; see the module docstring.
+
+
+def _landed() -> bool:
+    try:
+        import xai_tutorial.validation  # noqa: F401  (the floors work's one-check module)
+    except ImportError:
+        return False
+    return True
+
+
+needs_cli_work = pytest.mark.xfail(not _landed(), reason="needs the issue 8/9 CLI work",
+                                   strict=True)
+
+
+@needs_cli_work
+def test_later_5_out_under_a_regular_file_is_one_line(batch):
+    refused_by_cli(outcome(batch, "later_out_under_a_file"), "blocker")
+
+
+@needs_cli_work
+def test_later_6_cam_writes_both_files_or_neither(batch):
+    refused_by_cli(outcome(batch, "later_cam_both_or_neither"), "combined.jpg")
+    half = Path(batch["__folder__"]["path"]) / "half"
+    assert sorted(p.name for p in half.iterdir()) == ["combined.jpg"]  # no heatmap.jpg alone
+
+
+@needs_cli_work
+def test_later_6_class_arguments_and_explorer_options(bundled):
+    import torch
+
+    import xai_tutorial as xt
+    from xai_tutorial.errors import InputError
+
+    image = load_image("chelsea")
+    for cls in (5, np.int64(5), torch.tensor(5)):
+        assert xt.class_activation_maps(bundled, image, [cls]).maps.shape[0] == 1
+    with pytest.raises(InputError):
+        xt.class_activation_maps(bundled, image, ["five point five"])
+    with pytest.raises(InputError):
+        bundled.predict(torch.zeros(1, 1, 224, 224))
+    from xai_tutorial.cam_widgets import CAMExplorer
+
+    for options in ({"alpha": 2.0}, {"k": 0}):
+        with pytest.raises(InputError):
+            CAMExplorer(bundled, image, **options)
+
+
+@needs_cli_work
+def test_later_1_largest_accepted_photo_cam_within_the_memory_budget(batch):
+    """The pixel cap's worst case: ``cam`` at MAX_PIXELS (the heatmap chain colours and blends
+    at full size, about 80 bytes a pixel today, which is what sets MAX_PIXELS)."""
+    assert outcome(batch, "later_budget_cam_largest")["exit"] == 0
+
+
+@needs_cli_work
+def test_later_7_label_suggestions_offer_the_cat_classes(batch):
+    record = outcome(batch, "later_label_cat")
+    refused_by_cli(record, "cat")
+    assert "tabby" in record["stderr"] or "tiger cat" in record["stderr"], record
+
+
+@needs_cli_work
+def test_later_4_fetch_list_and_default_model_show_unverified_and_corrupt(capsys):
+    from xai_tutorial.classification import load_classifier
+    from xai_tutorial.cli import main
+
+    item = dl.get_download("nbdt_cifar10")
+    item.path.parent.mkdir(parents=True)
+    item.path.write_bytes(b"no record")
+    resnet = dl.get_download("resnet18")
+    resnet.path.parent.mkdir(parents=True)
+    resnet.path.write_bytes(b"wrong bytes")
+    assert main(["fetch", "--list"]) == 0
+    listing = capsys.readouterr().out
+    assert "unverified" in listing and "corrupt" in listing, listing
+    assert load_classifier().name == "efficientnet_lite0"
+    assert "corrupt" in capsys.readouterr().err
+    with pytest.raises(CacheError):
+        load_classifier("resnet18")
