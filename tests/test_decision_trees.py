@@ -376,6 +376,8 @@ def test_node_maps_on_the_shipped_model(fashion):
             assert node_map.maps.shape == (len(node_map.children), 7, 7)
             assert node_map.identity_error() <= 1e-5
             assert abs(node_map.probability - decision.probability) < 1e-5
+            softmax = float(node_map.scores.softmax(0)[node_map.chosen])
+            assert abs(softmax - node_map.probability) < 1e-5
             assert abs(float(node_map.contrast.mean()) + node_map.bias_difference
                        - node_map.margin) < 1e-5
     assert node_activation_maps(fashion, ASSETS[0])[0].node == "artifact"

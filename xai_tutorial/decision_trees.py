@@ -372,7 +372,7 @@ class NBDTExplainer:
         self.pooling_layer, self.fc_layer = pooling_layer, fc_layer
         self.mean, self.std = tuple(mean), tuple(std)
         self.trained_for_trees = trained_for_trees
-        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._rows: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]] = {}
         self._rows_key: tuple[int, int, int] | None = None
         self._leaves: dict[str, list[int]] = {}
         try:
@@ -470,10 +470,12 @@ class NBDTExplainer:
             return image if image.dim() == 4 else image[None]
         return self.preprocess(load_image(image))
 
+    @torch.no_grad()
     def explain(self, image: ImageSource | torch.Tensor) -> Explanation:
         """Classify ``image`` and say which decisions led there."""
         return self.explain_tensor(self._input(image))[0]
 
+    @torch.no_grad()
     def explain_with_maps(self, image: ImageSource | torch.Tensor
                           ) -> tuple[Explanation, list[NodeMap]]:
         """The explanation and its node maps, from one forward pass."""
@@ -511,10 +513,12 @@ class NBDTExplainer:
         if self._rows_key != key:
             self._rows, self._rows_key = {}, key
 
-    def _node_rows(self, node: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(A, w, b)`` for ``node``: ``A`` the ``(K, classes)`` averaging matrix (row ``k``
-        holds ``1/|leaves(k)|`` at child ``k``'s leaves), ``w = A W`` the averaged classifier
-        rows and ``b = A bias``. Remembered until the classifier's weights change."""
+    def _node_rows(self, node: str
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]:
+        """``(A, w, b, names)`` for ``node``: ``A`` the ``(K, classes)`` averaging matrix (row
+        ``k`` holds ``1/|leaves(k)|`` at child ``k``'s leaves), ``w`` the averaged classifier
+        rows, ``b`` the averaged biases, and the children's names. Remembered until the
+        classifier's weights change."""
         weight, bias = self.fc.weight, self.fc.bias
         self._refresh_rows()
         if node not in self._rows:
@@ -526,7 +530,7 @@ class NBDTExplainer:
             # the same sums nbdt and the learner write: the mean of the leaves' rows
             rows = torch.stack([weight.detach()[self.leaf_indices(c)].mean(0) for c in kids])
             means = torch.stack([bias.detach()[self.leaf_indices(c)].mean() for c in kids])
-            self._rows[node] = (average, rows, means)
+            self._rows[node] = (average, rows, means, tuple(self._name(k) for k in kids))
         return self._rows[node]
 
     def node_weights(self) -> dict[str, torch.Tensor]:
@@ -542,23 +546,22 @@ class NBDTExplainer:
         """``maps[k] = sum_j w_kj F_j`` for every child of every node on the path, in one
         matrix product (``(sum K, C) @ (C, h*w)``); scores by nbdt's rule, from the logits."""
         path = [self.root] + [d.wnid for d in explanation.decisions]
-        steps = list(zip(path, path[1:], strict=False))
         self._refresh_rows()
-        rows = [self._rows.get(parent) or self._node_rows(parent) for parent, _ in steps]
+        rows = [self._rows.get(parent) or self._node_rows(parent) for parent in path[:-1]]
         channels, height, width = features.shape
-        maps = torch.cat([w for _, w, _ in rows]) @ features.reshape(channels, -1)
-        scores = torch.cat([a for a, _, _ in rows]) @ logits  # the mean of the leaves' logits
-        sizes = [len(w) for _, w, _ in rows]
+        maps = torch.cat([r[1] for r in rows]) @ features.reshape(channels, -1)
+        scores = torch.cat([r[0] for r in rows]) @ logits  # the mean of the leaves' logits
+        sizes = [len(r[1]) for r in rows]
         result = []
-        for (parent, child), (_, _, biases), node_maps, node_scores in zip(
-                steps, rows, maps.split(sizes), scores.split(sizes), strict=True):
+        for step, (row, node_maps, node_scores) in enumerate(
+                zip(rows, maps.split(sizes), scores.split(sizes), strict=True)):
+            parent, decision = path[step], explanation.decisions[step]
             kids = self.children[parent]
-            chosen = kids.index(child)
             result.append(NodeMap(
-                node=self._name(parent), node_wnid=parent,
-                children=tuple(self._name(k) for k in kids), children_wnids=tuple(kids),
-                maps=node_maps.reshape(-1, height, width), biases=biases, scores=node_scores,
-                chosen=chosen, probability=float(node_scores.softmax(0)[chosen]),
+                node=self.labels[parent], node_wnid=parent, children=row[3],
+                children_wnids=tuple(kids), maps=node_maps.view(-1, height, width),
+                biases=row[2], scores=node_scores, chosen=kids.index(decision.wnid),
+                probability=decision.probability,  # the softmax of these scores, as nbdt made it
             ))
         return result
 
