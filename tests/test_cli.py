@@ -262,7 +262,7 @@ def test_nbdt_json(tmp_path):
     "args, words",
     [(("chelsea", "--model", "cifar10"), "fetch nbdt_cifar10"),
      (("missing.png",), "no such file"),
-     (("chelsea", "--model", "imagenet"), "invalid choice")],
+     (("chelsea", "--model", "mnist"), "invalid choice")],
 )
 def test_nbdt_errors_are_one_line(tmp_path, args, words):
     result = run("nbdt", *args, cwd=tmp_path)

@@ -22,13 +22,16 @@ from xai_tutorial.decision_trees import (
     CIFAR10_CLASSES,
     FASHION_CLASSES,
     Explanation,
+    NBDTExplainer,
     load_fashion_network,
     load_nbdt,
+    node_activation_maps,
     package_data,
-    plot_tree,
     read_labels,
     shipped_metrics,
 )
+from xai_tutorial.decision_trees_view import plot_node_maps, plot_tree, save_node_maps
+from xai_tutorial.errors import InputError, UnknownNameError
 from xai_tutorial.nbdt_training import (
     evaluate,
     fashion_mnist,
@@ -37,8 +40,10 @@ from xai_tutorial.nbdt_training import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = sorted((ROOT / "assets" / "fashion").glob("*.png"))
+ASSETS = sorted((ROOT / "assets" / "fashion").glob("[0-9]-*.png"))
 DATA = Path(os.environ.get("NLTK_DATA", ROOT / ".venv" / "data" / "nltk_data")).parent
+CLOTHES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt")
+SHOES = ("Sandal", "Sneaker", "Ankle boot")
 FORMAT = re.compile(r"^Prediction: .+ // Decisions: .+ \(\d+\.\d\d%\)(, .+ \(\d+\.\d\d%\))*$")
 
 
@@ -62,7 +67,9 @@ def test_shipped_files_are_small_and_named():
     labels = read_labels(folder / "graph.json")
     assert all(labels.values()) and "(generated)" not in labels.values()
     assert set(FASHION_CLASSES) <= set(labels.values())
-    assert {"clothing", "footwear"} <= set(labels.values())
+    assert {"clothing", "garment", "footwear", "Sneaker or Ankle boot"} <= set(labels.values())
+    inner = [label for wnid, label in labels.items() if label not in FASHION_CLASSES]
+    assert len(inner) == len(set(inner)) == 9
 
 
 def test_shipped_metrics_reproduce_from_the_shipped_weights(fashion_test):
@@ -85,15 +92,10 @@ def test_explanations_on_the_test_images(fashion):
         assert all(0.0 <= d.probability <= 1.0 for d in explanation.decisions)
         right += explanation.prediction == truth
         names = [d.name for d in explanation.decisions]
-        if truth in ("Sneaker", "Ankle boot") and explanation.prediction == truth:
+        if truth in ("Sandal", "Sneaker", "Ankle boot") and explanation.prediction == truth:
             assert "footwear" in names, names
-        if truth == "Sandal" and explanation.prediction == truth:
-            # "footwear" already names the sneaker + boot node, so nbdt gives the node above it
-            # the next-deepest hypernym the three share
-            assert "covering" in names, names
-        clothes = ("T-shirt/top", "Shirt", "Pullover", "Coat")
-        if truth in clothes and explanation.prediction == truth:
-            assert "artifact" in names and ("garment" in names or "clothing" in names), names
+        if truth in CLOTHES and explanation.prediction == truth:
+            assert "clothing" in names, names
     assert right >= 8
 
 
@@ -125,11 +127,13 @@ def test_node_decisions_are_averaged_leaf_weights(fashion):
     net = fashion.network
     features = torch.flatten(net.pool(net.features(x)), 1)[0]
     logits = net.fc(features[None])
+    biases = fashion.node_biases()
     weights = fashion.node_weights()
     wnids = fashion.path_wnids.read_text().split()
     for node in fashion.nbdt.rules.nodes:
         leaves = [[wnids.index(w) for w in _leaves(fashion, c)] for c in node.children]
         bias = torch.stack([net.fc.bias[i].mean() for i in leaves])
+        assert torch.allclose(bias, biases[node.wnid])
         ours = weights[node.wnid] @ features + bias
         theirs = HardTreeSupLoss.get_output_sub(logits, node)[0]
         assert torch.allclose(ours, theirs, atol=1e-5)
@@ -167,8 +171,8 @@ def test_training_code_path_on_synthetic_data(tmp_path):
 
 
 def test_unknown_name():
-    with pytest.raises(ValueError, match="choose fashion or cifar10"):
-        load_nbdt("imagenet")
+    with pytest.raises(UnknownNameError, match="choose one of fashion, cifar10, imagenet"):
+        load_nbdt("mnist")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -176,14 +180,18 @@ def test_unknown_name():
 
 
 class SmallCifarNet(nn.Module):
+    """Shaped like pytorchcv's WRN-28-10: pooling inside ``features``, classifier ``output``."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.features = nn.Sequential()
+        self.features.add_module("conv", nn.Conv2d(3, 8, 3, padding=1))
+        self.features.add_module("relu", nn.ReLU())
+        self.features.add_module("final_pool", nn.AvgPool2d(kernel_size=32, stride=1))
         self.output = nn.Linear(8, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(torch.flatten(self.pool(torch.relu(self.conv(x))), 1))
+        return self.output(self.features(x).view(x.size(0), -1))
 
 
 @pytest.fixture
@@ -232,6 +240,14 @@ def test_cifar10_fetch_then_explain_offline(served_cifar10):
     assert plot_tree(explainer, explanation) is not None
     weights = explainer.node_weights()  # pytorchcv-style networks call their layer .output
     assert weights[explainer.root].shape == (len(explainer.children[explainer.root]), 8)
+    assert not hasattr(explainer.network, "fc") and not hasattr(explainer.network, "pool")
+    again, maps = explainer.explain_with_maps("chelsea")
+    assert again == explanation and len(maps) == len(explanation.decisions)
+    assert all(m.maps.shape == (len(m.children), 32, 32) for m in maps)
+    assert max(m.identity_error() for m in maps) < 1e-5
+    from xai_tutorial.decision_trees import node_scores
+
+    assert all(abs(a - b) < 1e-5 for _, a, b in node_scores(explainer, "chelsea"))
 
 
 def test_cifar10_checkpoint_tampered_after_download(served_cifar10):
@@ -255,10 +271,11 @@ def test_cifar10_unsafe_checkpoint_is_refused(tmp_path):
 
 
 def test_lesson_helpers(fashion, tmp_path):
-    from xai_tutorial.decision_trees import TryYourPhotoNBDT, metrics_table, node_scores
+    from xai_tutorial.decision_trees import metrics_table, node_scores
+    from xai_tutorial.decision_trees_widgets import TryYourPhotoNBDT
 
     rows = node_scores(fashion, ASSETS[7])
-    assert [name for name, _, _ in rows] == ["artifact", "whole"]
+    assert [name for name, _, _ in rows] == ["clothing", "Bag or footwear"]
     assert all(abs(a - b) < 1e-4 for _, a, b in rows)
     table = metrics_table().splitlines()
     assert len(table) == 3 and "hard NBDT" in table[0] and table[2].startswith("after")
@@ -268,3 +285,213 @@ def test_lesson_helpers(fashion, tmp_path):
     assert state.headline.startswith("Prediction: Ankle boot // ") and state.figure() is not None
     state.classify(str(tmp_path / "missing.png"))
     assert "no such file" in state.headline and state.figure() is None
+
+
+# ----------------------------------------------------------------------------------------------
+# Node activation maps
+
+
+class HandNet(nn.Module):
+    """Features = the input itself (2 channels, 2 x 3: not square), GAP, one linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Identity()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2, 3)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]))
+            self.fc.bias.copy_(torch.tensor([0.0, 1.0, -2.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _hand_explainer(tmp_path: Path, net: nn.Module, soft: bool = False) -> NBDTExplainer:
+    """root -> (pair -> (a, b), c) over the three classes of ``net``."""
+    nbdt_compat.apply()
+    from nbdt.model import HardNBDT, SoftNBDT
+
+    from xai_tutorial.decision_trees import write_hierarchy
+
+    ids = ["f00000001", "f00000002", "f00000003"]
+    graph, wnids = tmp_path / "graph.json", tmp_path / "wnids.txt"
+    write_hierarchy(graph, [(ids[0], "a"), (ids[1], "b"), (ids[2], "c"),
+                            ("f00000101", "pair"), ("f00000100", "all")],
+                    [("f00000101", ids[0]), ("f00000101", ids[1]),
+                     ("f00000100", "f00000101"), ("f00000100", ids[2])])
+    wnids.write_text("\n".join(ids) + "\n")
+    kind = SoftNBDT if soft else HardNBDT
+    model = kind(dataset="custom", model=net, path_graph=str(graph), path_wnids=str(wnids),
+                 classes=["a", "b", "c"])
+    return NBDTExplainer("hand", model, ["a", "b", "c"], graph, wnids, lambda image: image,
+                         soft, pooling_layer="pool", fc_layer="fc")
+
+
+def test_node_maps_exact_on_a_hand_built_net(tmp_path):
+    explainer = _hand_explainer(tmp_path, HandNet())
+    f0 = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    f1 = torch.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 2.0]])
+    x = torch.stack([f0, f1])[None]  # (1, 2, 2, 3): rows != columns
+    explanation, maps = explainer.explain_with_maps(x)
+    # logits: a = mean f0 = 3.5; b = 2 mean f1 + 1 = 8/3; c = 3.5 + 5/6 - 2 = 7/3
+    # root: pair = mean(a, b) = 37/12 > c = 7/3 -> pair; then a > b -> a
+    assert explanation.prediction == "a"
+    assert [d.name for d in explanation.decisions] == ["pair", "a"]
+    assert len(maps) == 2
+    root, pair = maps
+    assert (root.node, root.children, root.chosen) == ("all", ("pair", "c"), 0)
+    assert torch.equal(root.maps[0], 0.5 * f0 + 1.0 * f1)  # w_pair = mean of a and b rows
+    assert torch.equal(root.maps[1], f0 + f1)
+    assert torch.equal(root.biases, torch.tensor([0.5, -2.0]))
+    assert root.maps.shape == (2, 2, 3)  # the image's own orientation
+    assert torch.allclose(root.maps.mean((1, 2)) + root.biases, root.scores)
+    assert torch.equal(root.contrast, root.maps[0] - root.maps[1])
+    assert abs(root.contrast.mean() + root.bias_difference - root.margin) < 1e-6
+    assert abs(root.margin - (37 / 12 - 7 / 3)) < 1e-6
+    assert torch.equal(pair.maps[0], f0) and torch.equal(pair.maps[1], 2 * f1)
+    assert pair.identity_error() < 1e-6 and root.identity_error() < 1e-6
+    assert abs(pair.probability - float(torch.tensor([3.5, 8 / 3]).softmax(0)[0])) < 1e-6
+    assert abs(explanation.probability - pair.probability * root.probability) < 1e-7
+
+
+def test_node_maps_refuse_a_network_that_is_not_gap_plus_linear(tmp_path):
+    class MaxNet(HandNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.pool(x)  # the hook sees the features, but the logits come from max pooling
+            return self.fc(x.amax((2, 3)))
+
+    explainer = _hand_explainer(tmp_path, MaxNet())
+    with pytest.raises(InputError, match="not global average pooling"):
+        explainer.explain_with_maps(torch.arange(12.0).reshape(1, 2, 2, 3))
+
+
+def test_node_maps_on_the_shipped_model(fashion):
+    for path in ASSETS:
+        explanation, maps = fashion.explain_with_maps(path)
+        assert explanation == fashion.explain(path)
+        assert len(maps) == len(explanation.decisions)  # one entry per printed decision
+        assert [m.decision for m in maps] == [d.name for d in explanation.decisions]
+        for node_map, decision in zip(maps, explanation.decisions, strict=True):
+            assert node_map.maps.shape == (len(node_map.children), 7, 7)
+            assert node_map.identity_error() <= 1e-5
+            assert abs(node_map.probability - decision.probability) < 1e-5
+            softmax = float(node_map.scores.softmax(0)[node_map.chosen])
+            assert abs(softmax - node_map.probability) < 1e-5
+            assert abs(float(node_map.contrast.mean()) + node_map.bias_difference
+                       - node_map.margin) < 1e-5
+    assert node_activation_maps(fashion, ASSETS[0])[0].node == "artifact"
+
+
+def test_held_out_images_identity_names_and_rules(fashion, fashion_test):
+    """Every decision of 1,000 held-out test images: the identity to 1e-4; every correctly
+    classified shoe passes "footwear", every correctly classified garment "clothing"."""
+    x, y = fashion_test.tensors[0][:1000], fashion_test.tensors[1][:1000]
+    logits, features = fashion.forward(x)
+    explanations = fashion._explain_logits(logits)
+    shoes = clothes = 0
+    for i, explanation in enumerate(explanations):
+        maps = fashion._node_maps(explanation, features[i], logits[i])
+        assert len(maps) == len(explanation.decisions)
+        assert max(m.identity_error() for m in maps) <= 1e-4
+        truth, names = FASHION_CLASSES[int(y[i])], [d.name for d in explanation.decisions]
+        if explanation.prediction == truth and truth in SHOES:
+            assert "footwear" in names, names
+            shoes += 1
+        if explanation.prediction == truth and truth in CLOTHES:
+            assert "clothing" in names or "garment" in names, names
+            clothes += 1
+    assert shoes > 250 and clothes > 450
+
+
+def test_soft_probabilities_multiply_to_the_leaf_probability(fashion_test):
+    soft = load_nbdt("fashion", soft=True)
+    x = fashion_test.tensors[0][:200]
+    logits = soft.network(x).detach()
+    outputs = soft.nbdt.rules.forward(logits)
+    for i, explanation in enumerate(soft._explain_logits(logits)):
+        leaf = FASHION_CLASSES.index(explanation.prediction)
+        assert abs(explanation.probability - float(outputs[i, leaf])) < 1e-5
+    assert "the product of the decisions" in str(explanation)
+
+
+def test_hard_and_soft_disagree_on_the_shipped_example(fashion):
+    soft = load_nbdt("fashion", soft=True)
+    path = ROOT / "assets" / "fashion" / "hard-soft-disagree.png"
+    hard_answer, soft_answer = fashion.explain(path), soft.explain(path)
+    assert hard_answer.prediction != soft_answer.prediction
+    # the hard path's first decision is not taken by the soft one, or a later one is
+    assert [d.name for d in hard_answer.decisions] != [d.name for d in soft_answer.decisions]
+
+
+def test_node_map_figure_and_files(fashion, tmp_path):
+    figure = plot_node_maps(fashion, ASSETS[9])
+    titles = [ax.get_title() for ax in figure.axes]
+    explanation = fashion.explain(ASSETS[9])
+    assert titles[:2] == ["input", "what the model sees"]
+    assert sum(bool(t) for t in titles) == 2 + len(explanation.decisions)
+    assert f"({explanation.decisions[0].probability:.2%})" in " ".join(titles).replace("\n", " ")
+    paths = save_node_maps(fashion, ASSETS[9], tmp_path / "maps")
+    assert [p.name for p in paths] == ["01-bag-or-footwear.png", "02-footwear.png",
+                                      "03-sneaker-or-ankle-boot.png", "04-ankle-boot.png"]
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == [p.name for p in paths]
+    assert Image.open(paths[0]).size == (224, 224)
+
+
+def test_tree_picture_shows_leaves(fashion):
+    figure = plot_tree(fashion, fashion.explain(ASSETS[5]), show_leaves=True)
+    texts = " ".join(t.get_text() for t in figure.axes[0].texts).replace("\n", " ")
+    assert "[Sandal, Sneaker, Ankle boot]" in texts
+
+
+def test_decision_trees_is_a_method_module():
+    for name in ("decision_trees", "nbdt_compat", "nbdt_naming", "nbdt_training"):
+        source = (ROOT / "xai_tutorial" / f"{name}.py").read_text()
+        imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source, re.MULTILINE)
+        assert not [i for i in imports if "matplotlib" in i or "widget" in i], (name, imports)
+
+
+# ----------------------------------------------------------------------------------------------
+# The untrained ImageNet tree
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    return load_nbdt("imagenet")
+
+
+def test_imagenet_tree_explains_the_cat(imagenet):
+    assert not imagenet.trained_for_trees and "NOT trained for trees" in repr(imagenet)
+    explanation, maps = imagenet.explain_with_maps("chelsea")
+    names = [d.name for d in explanation.decisions]
+    assert len(names) >= 3 and all(names) and "(generated)" not in names
+    assert explanation.prediction == imagenet.classes[explanation.index]
+    assert len(maps) == len(names) and max(m.identity_error() for m in maps) <= 1e-5
+    assert maps[0].maps.shape[1:] == (7, 7)  # Lite0's last features for a 224 crop
+    from xai_tutorial.classification import load_classifier
+
+    classifier = load_classifier("efficientnet_lite0", quiet=True)
+    x = classifier.preprocess("chelsea")
+    assert torch.equal(imagenet.preprocess(load_image_("chelsea")), x)
+    assert torch.allclose(imagenet.network(x), classifier.model(x))
+
+
+def load_image_(name):
+    from xai_tutorial.images import load_image
+
+    return load_image(name)
+
+
+def test_imagenet_hierarchy_reproduces_from_lite0(tmp_path):
+    if not nbdt_compat.wordnet_available():
+        pytest.skip("WordNet is not installed (`make data`)")
+    from xai_tutorial.classification import load_classifier
+    from xai_tutorial.decision_trees import imagenet_wnids, induce_hierarchy
+
+    classifier = load_classifier("efficientnet_lite0", quiet=True)
+    induce_hierarchy(classifier.model.get_submodule("_fc").weight, imagenet_wnids(),
+                     classifier.categories, tmp_path / "graph.json", tmp_path / "wnids.txt")
+    assert (tmp_path / "graph.json").read_text() == package_data(
+        "imagenet", "graph.json").read_text()
+    assert (tmp_path / "wnids.txt").read_text() == package_data(
+        "imagenet", "wnids.txt").read_text()

@@ -100,6 +100,13 @@ def test_graph_json_is_read_once_per_build():
     reads = [c.args[0] for c in opened.call_args_list if c.args]
     assert len(nodes) == 99
     assert reads.count(graph) == 1 and reads.count(wnids) == 1
+    nbdt_compat.restore()
+    with nbdt_compat.patched(("networkx_node_link_edges",)), \
+            mock.patch("builtins.open", side_effect=real_open) as opened:
+        Node.get_nodes(graph, wnids, [str(i) for i in range(100)])
+    reads = [c.args[0] for c in opened.call_args_list if c.args]
+    assert reads.count(graph) > 50  # what the patch saves: nbdt reads it once per node
+    nbdt_compat.apply()
 
 
 def test_names_come_from_the_graph_labels_without_wordnet(tmp_path):
@@ -123,15 +130,138 @@ def test_names_come_from_the_graph_labels_without_wordnet(tmp_path):
     assert all(not (n[0] == "n" and n[1:].isdigit()) for n in names)
 
 
-def test_sklearn_affinity_keyword_and_numpy2():
-    nbdt_compat.apply()
+def _snapshot() -> dict:
+    nbdt_compat.import_nbdt()
     import nbdt.analysis
+    import nbdt.data.custom
+
+    owners = [sys.modules[name] for name in nbdt_compat.NBDT_MODULES]
+    owners += [nbdt.data.custom.Node, nbdt.analysis.HardEmbeddedDecisionRules,
+               nbdt.analysis.SoftEmbeddedDecisionRules, nbdt.analysis.ConfusionMatrix]
+    return {(owner, key): value for owner in owners for key, value in vars(owner).items()}
+
+
+def test_restore_puts_back_the_very_same_objects():
+    nbdt_compat.restore()
+    before = _snapshot()
+    nbdt_compat.apply()
+    nbdt_compat.apply()  # idempotent: nothing is wrapped twice
+    assert nbdt_compat.applied() == tuple(nbdt_compat.PATCHES)
+    during = _snapshot()
+    assert sum(during.get(k) is not v for k, v in before.items()) >= 10
+    nbdt_compat.restore()
+    after = _snapshot()
+    assert after.keys() == before.keys()
+    assert all(after[k] is v for k, v in before.items())
+    with nbdt_compat.patched():
+        assert nbdt_compat.applied()
+    assert all(_snapshot()[k] is v for k, v in before.items())
+    with pytest.raises(RuntimeError), nbdt_compat.patched():
+        raise RuntimeError("left by an error")
+    assert not nbdt_compat.applied()
+    nbdt_compat.apply()
+
+
+def test_every_patch_is_named_and_layered():
+    assert {p.layer for p in nbdt_compat.PATCHES.values()} == {"correctness", "speed"}
+    speed = [n for n, p in nbdt_compat.PATCHES.items() if p.layer == "speed"]
+    assert {"one_read_per_build", "class_index_dict", "vectorized_leaf_weights"} <= set(speed)
+    assert all(p.fixes for p in nbdt_compat.PATCHES.values())
+    assert not hasattr(nbdt_compat, "label_of") and not hasattr(nbdt_compat, "_labels")
+
+
+def test_networkx_patch_reads_links():
+    nbdt_compat.restore()
+    import nbdt.graph
+
+    data = {"directed": True, "multigraph": False, "graph": {},
+            "nodes": [{"id": "a"}, {"id": "b"}], "links": [{"source": "a", "target": "b"}]}
+    try:
+        unpatched = nbdt.graph.node_link_graph(data).number_of_edges()
+    except Exception:  # today's networkx looks for "edges" and fails
+        unpatched = None
+    with nbdt_compat.patched(("networkx_node_link_edges",)):
+        graph = nbdt.graph.node_link_graph(data)
+        assert list(graph.edges) == [("a", "b")]
+        assert "links" in nbdt.graph.node_link_data(graph)
+    assert unpatched != 1
+    nbdt_compat.apply()
+
+
+def test_sklearn_patch_accepts_affinity():
+    nbdt_compat.restore()
     import nbdt.graph
 
     points = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
-    clustering = nbdt.graph.AgglomerativeClustering(
-        linkage="ward", n_clusters=2, affinity="euclidean").fit(points)
+    with pytest.raises(TypeError):
+        nbdt.graph.AgglomerativeClustering(linkage="ward", n_clusters=2, affinity="euclidean")
+    with nbdt_compat.patched(("sklearn_affinity_is_metric",)):
+        clustering = nbdt.graph.AgglomerativeClustering(
+            linkage="ward", n_clusters=2, affinity="euclidean").fit(points)
     assert clustering.labels_[0] == clustering.labels_[1] != clustering.labels_[2]
+    nbdt_compat.apply()
+
+
+def test_numpy2_patch_normalizes():
+    nbdt_compat.restore()
+    import nbdt.analysis
+
     matrix = np.array([[2, 2], [1, 3]])
-    normalized = nbdt.analysis.ConfusionMatrix.normalize(matrix, 1)
+    with pytest.raises(AttributeError):
+        nbdt.analysis.ConfusionMatrix.normalize(matrix, 1)
+    with nbdt_compat.patched(("numpy2_confusion_normalize",)):
+        normalized = nbdt.analysis.ConfusionMatrix.normalize(matrix, 1)
     assert np.allclose(normalized, [[0.5, 0.5], [0.25, 0.75]])
+    nbdt_compat.apply()
+
+
+def _tiny_hierarchy(folder: Path, names: dict[str, str]) -> tuple[Path, Path]:
+    """root -> (a, b), a -> (x, y): four WordNet-free wnids, labelled from ``names``."""
+    folder.mkdir()
+    edges = [("f00000100", "f00000101"), ("f00000100", "f00000003"),
+             ("f00000101", "f00000001"), ("f00000101", "f00000002")]
+    nodes = sorted({n for edge in edges for n in edge})
+    data = {"directed": True, "multigraph": False, "graph": {},
+            "nodes": [{"id": n, "label": names[n]} for n in nodes],
+            "links": [{"source": s, "target": t} for s, t in edges]}
+    (folder / "graph.json").write_text(json.dumps(data))
+    (folder / "wnids.txt").write_text("f00000001\nf00000002\nf00000003\n")
+    return folder / "graph.json", folder / "wnids.txt"
+
+
+def test_two_hierarchies_keep_their_own_names(tmp_path):
+    nbdt_compat.apply()
+    from nbdt.analysis import HardEmbeddedDecisionRules, SoftEmbeddedDecisionRules
+
+    ids = ["f00000100", "f00000101", "f00000001", "f00000002", "f00000003"]
+    one, two = "root pets cat dog car".split(), "all odd one two three".split()
+    first = _tiny_hierarchy(tmp_path / "one", dict(zip(ids, one, strict=True)))
+    second = _tiny_hierarchy(tmp_path / "two", dict(zip(ids, two, strict=True)))
+    logits = torch.tensor([[3.0, 1.0, 0.0]])
+    for kind in (HardEmbeddedDecisionRules, SoftEmbeddedDecisionRules):
+        names = []
+        for graph, wnids in (first, second, first):
+            rules = kind("custom", str(graph), str(wnids), ["1", "2", "3"])
+            _, decisions = rules.forward_with_decisions(logits)
+            names.append([step["name"] for step in decisions[0][1:]])
+        assert names == [["pets", "cat"], ["odd", "one"], ["pets", "cat"]]
+
+
+def test_speed_patches_give_nbdts_own_values():
+    nbdt_compat.apply()
+    from nbdt.data.custom import Node
+
+    graph = nbdt_file("hierarchies", "CIFAR100", "graph-induced-wrn28_10_cifar100.json")
+    wnids = nbdt_file("wnids", "CIFAR100.txt")
+    nodes = Node.get_nodes(graph, wnids, [str(i) for i in range(100)])
+    index = nbdt_compat.original(Node, "wnid_to_class_index")
+    weights = nbdt_compat.original(Node, "get_new_to_leaf_weights")
+    assert index is not Node.wnid_to_class_index
+    for node in nodes[:20]:
+        for leaf in node.leaves:
+            assert node.wnid_to_class_index(leaf) == index(node, leaf)
+        ours, theirs = node.get_new_to_leaf_weights(), weights(node)
+        assert ours.keys() == theirs.keys()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    with pytest.raises(ValueError, match="not in list"):
+        nodes[0].wnid_to_class_index("n00000000")

@@ -65,6 +65,16 @@ _API: dict[str, str] = {
     "cam_explorer": "cam_widgets",
     # 03 Neural-Backed Decision Trees
     "load_nbdt": "decision_trees",
+    "node_activation_maps": "decision_trees",
+    "node_scores": "decision_trees",
+    "NBDTExplainer": "decision_trees",
+    "Explanation": "decision_trees",
+    "NodeMap": "decision_trees",
+    "plot_tree": "decision_trees_view",
+    "plot_node_maps": "decision_trees_view",
+    "save_node_maps": "decision_trees_view",
+    "TryYourPhotoNBDT": "decision_trees_widgets",
+    "try_your_photo_nbdt": "decision_trees_widgets",
     # 04 judging saliency maps
     "grad_cam": "evaluation",
     "occlusion": "evaluation",

@@ -16,6 +16,7 @@ import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .downloads import DOWNLOADS, CacheError, DownloadError
 from .errors import InputError
@@ -123,15 +124,33 @@ def _nbdt(args: argparse.Namespace) -> int:
     from .images import load_image
 
     image = load_image(args.source)
+    if args.maps is not None:
+        from ._files import check_targets
+
+        check_targets([args.maps / "01-decision.png"])  # a file in the way fails before work
     name = args.model
     if name is None:
         name, why = default_nbdt_name()
         print(f"Using the {name} NBDT: {why}.", file=sys.stderr)
-    explanation = load_nbdt(name, soft=args.soft).explain(image)
+    explainer = load_nbdt(name, soft=args.soft)
+    if not explainer.trained_for_trees:
+        print(f"Note: the {name} network was NOT trained for trees (no tree supervision); "
+              "its decisions show what an untrained tree does.", file=sys.stderr)
+    explanation = explainer.explain(image)
+    written = []
+    if args.maps is not None:
+        from .decision_trees_view import save_node_maps
+
+        written = save_node_maps(explainer, image, args.maps)
     if args.json:
-        print(json.dumps({"model": name, **explanation.as_dict()}, indent=2))
+        payload = {"model": name, **explanation.as_dict()}
+        if args.maps is not None:
+            payload["maps"] = [str(path) for path in written]
+        print(json.dumps(payload, indent=2))
     else:
         print(explanation)
+        for path in written:
+            print(f" * Wrote {path}")
     return 0
 
 
@@ -242,7 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     tree.add_argument("source", metavar="SOURCE")
-    tree.add_argument("--model", choices=("cifar10", "fashion"), default=None)
+    tree.add_argument("--model", choices=("fashion", "cifar10", "imagenet"), default=None,
+                      help="fashion (bundled), cifar10 (after `fetch nbdt_cifar10`) or imagenet "
+                      "(the bundled EfficientNet-Lite0, NOT trained for trees)")
+    tree.add_argument("--maps", type=Path, default=None, metavar="DIR",
+                      help="also write one node activation map overlay per decision into DIR")
     tree.add_argument("--soft", action="store_true", help="soft decision rules")
     tree.add_argument("--json", action="store_true", help="print JSON instead of text")
     tree.set_defaults(run=_nbdt)

@@ -1,20 +1,36 @@
-"""Make nbdt 0.0.4 (2020) work on today's libraries, quietly and fast. Call :func:`apply` first.
+"""Make nbdt 0.0.4 (2020) work on today's libraries: a table of named, reversible patches.
 
-nbdt is the library lesson 03 is about, so we keep it and mend it in one place:
+nbdt is the library lesson 03 is about, so we keep it and mend it in one place. Each entry of
+:data:`PATCHES` is one small function that returns ``{(owner, attribute): replacement}``; the
+table says what each one fixes. :func:`apply` installs them all (idempotent), :func:`restore`
+puts back every original object (the very same objects), and :func:`patched` does both around a
+``with`` block.
 
-* networkx >= 3.6 reads and writes node-link JSON under ``edges="links"``;
-* scikit-learn renamed ``AgglomerativeClustering(affinity=)`` to ``metric=``;
-* importing ``nbdt.utils`` runs ``stty size``, which prints noise on stdout and stderr;
-* ``np.float`` (removed in numpy 2) in ``ConfusionMatrix.normalize``;
-* every node of a hierarchy re-reads the graph JSON and the wnids file: ~2,000 reads for the
-  ImageNet hierarchy. We read each file once per build, look up each node's leaves once, index
-  wnids with a dict, and defer the WordNet look-up ``Node`` makes but never uses;
-* without WordNet every node is named '(generated)', though the graph JSON has the names in its
-  ``label`` fields. Names now come from those labels; WordNet is needed only to build new
-  hierarchies.
+Correctness patches (nbdt does not run, or runs wrongly, without them):
 
-The patches only change how nbdt reads files and names nodes, never a decision or a probability
-(``tests/test_nbdt_compat.py`` compares patched and unpatched rules).
+* ``networkx_node_link_edges``: networkx >= 3.6 reads and writes node-link JSON under
+  ``edges="links"``;
+* ``sklearn_affinity_is_metric``: scikit-learn renamed ``AgglomerativeClustering(affinity=)`` to
+  ``metric=``;
+* ``numpy2_confusion_normalize``: ``np.float`` (removed in numpy 2) in
+  ``ConfusionMatrix.normalize``;
+* ``names_from_the_graph``: decisions are named by WordNet, so without WordNet every node is
+  '(generated)'. Names now come from the ``label`` fields of the graph the rules were built from,
+  so two hierarchies never share names through a cache.
+
+Speed patches (the same decisions, sooner; they matter for the 1000-class ImageNet rules):
+
+* ``one_read_per_build``: building nbdt's rules re-reads the graph JSON and the wnids file once
+  per node (~2,000 reads for ImageNet) and walks every node's descendants with networkx; within
+  one build each file is now read once and each node's leaves are found once, in nbdt's order;
+* ``lazy_node_synsets``: ``Node`` looks up a WordNet synset it never uses (loading WordNet costs
+  seconds); the look-up now happens on first use only;
+* ``class_index_dict``: ``wnids.index(wnid)`` (a list scan) through a dict;
+* ``vectorized_leaf_weights``: nbdt's per-child loop over leaf weights, vectorized.
+
+Importing nbdt also runs ``stty size`` (noise on stdout and stderr); :func:`import_nbdt` imports
+it quietly. ``tests/test_nbdt_compat.py`` tests every patch in-process, and compares patched and
+unpatched rules decision for decision in subprocesses.
 """
 
 from __future__ import annotations
@@ -22,35 +38,28 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
 
-_applied = False
-_labels: dict[str, str] = {}  # wnid -> name, from every graph JSON read
-_graph_cache: dict[tuple[str, int, int], object] | None = None  # active only during a build
-_wnid_cache: dict[tuple[str, int, int], list[str]] | None = None
-_leaves_cache: dict[tuple[int, object], tuple[object, tuple[str, ...]]] | None = None
+NBDT_MODULES = ("nbdt.analysis", "nbdt.data.custom", "nbdt.graph", "nbdt.hierarchy", "nbdt.loss",
+                "nbdt.model", "nbdt.utils")
 
-
-def _key(path: str | os.PathLike) -> tuple[str, int, int]:
-    stat = os.stat(path)
-    return (os.fspath(path), stat.st_mtime_ns, stat.st_size)
+Target = tuple[object, str]  # (module or class, attribute name)
+_MISSING = object()
 
 
-@contextlib.contextmanager
-def _one_read_per_file() -> Iterator[None]:
-    """Within the block, each graph JSON and wnids file is read and parsed once."""
-    global _graph_cache, _wnid_cache, _leaves_cache
-    outer = _graph_cache is not None
-    if not outer:
-        _graph_cache, _wnid_cache, _leaves_cache = {}, {}, {}
-    try:
-        yield
-    finally:
-        if not outer:
-            _graph_cache = _wnid_cache = _leaves_cache = None
+@dataclass(frozen=True)
+class Patch:
+    """One named change to nbdt: ``build()`` returns ``{(owner, attribute): replacement}``."""
+
+    name: str
+    layer: Literal["correctness", "speed"]
+    fixes: str
+    build: Callable[[], dict[Target, object]]
 
 
-def _import_nbdt_quietly() -> None:
+def import_nbdt() -> None:
     """Import nbdt's modules without running ``stty`` (its output is the import noise)."""
     real_popen = os.popen
 
@@ -61,96 +70,220 @@ def _import_nbdt_quietly() -> None:
 
     os.popen = no_stty  # type: ignore[assignment]
     try:
-        import nbdt.analysis  # noqa: F401
-        import nbdt.data.custom  # noqa: F401
-        import nbdt.graph  # noqa: F401
-        import nbdt.hierarchy  # noqa: F401
-        import nbdt.loss  # noqa: F401
-        import nbdt.model  # noqa: F401
-        import nbdt.utils  # noqa: F401
+        import importlib
+
+        for name in NBDT_MODULES:
+            importlib.import_module(name)
     finally:
         os.popen = real_popen
 
 
-def label_of(wnid: str) -> str | None:
-    """The name recorded for ``wnid`` in a graph JSON read so far, if any."""
-    return _labels.get(wnid)
+def _modules() -> list[object]:
+    import sys
+
+    return [sys.modules[name] for name in NBDT_MODULES]
 
 
-def apply() -> None:
-    """Patch nbdt in place (idempotent). Safe to call before every use."""
-    global _applied
-    if _applied:
-        return
-    _import_nbdt_quietly()
+def _everywhere(name: str, value: object) -> dict[Target, object]:
+    """Replace ``name`` in every nbdt module that holds nbdt.graph's current object."""
+    import nbdt.graph
 
-    import json
+    current = getattr(nbdt.graph, name, _MISSING)
+    return {(module, name): value for module in _modules()
+            if getattr(module, name, _MISSING) is current and current is not _MISSING}
 
+
+def _original(owner: object, attribute: str) -> object:
+    """The object nbdt had before :func:`apply` (the current one when not patched)."""
+    return _saved.get((owner, attribute), vars(owner).get(attribute))
+
+
+# ----------------------------------------------------------------------------------------------
+# Correctness
+
+
+def _networkx_node_link_edges() -> dict[Target, object]:
+    import inspect
+
+    from networkx.readwrite import json_graph
+
+    keyword = "edges" in inspect.signature(json_graph.node_link_graph).parameters
+    links = {"edges": "links"} if keyword else {}
+
+    def node_link_graph(data: dict, *args: object, **kwargs: object):
+        return json_graph.node_link_graph(data, *args, **{**links, **kwargs})
+
+    def node_link_data(graph: object, *args: object, **kwargs: object) -> dict:
+        return json_graph.node_link_data(graph, *args, **{**links, **kwargs})
+
+    return {**_everywhere("node_link_graph", node_link_graph),
+            **_everywhere("node_link_data", node_link_data)}
+
+
+def _sklearn_affinity_is_metric() -> dict[Target, object]:
+    import inspect
+
+    import sklearn.cluster
+
+    class AgglomerativeClustering(sklearn.cluster.AgglomerativeClustering):
+        """Accepts nbdt's ``affinity=`` and passes it on as ``metric=``."""
+
+        def __init__(self, *args: object, affinity: str | None = None, **kwargs: object) -> None:
+            if affinity is not None:
+                kwargs.setdefault("metric", affinity)
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    # sklearn reads constructor parameters by introspection; keep its own signature.
+    AgglomerativeClustering.__init__.__signature__ = (  # type: ignore[attr-defined]
+        inspect.signature(sklearn.cluster.AgglomerativeClustering.__init__)
+    )
+    return _everywhere("AgglomerativeClustering", AgglomerativeClustering)
+
+
+def _numpy2_confusion_normalize() -> dict[Target, object]:
+    import nbdt.analysis
+    import numpy as np
+
+    def normalize(confusion_matrix: np.ndarray, axis: int) -> np.ndarray:
+        total = confusion_matrix.astype(float).sum(axis=axis)
+        total = total[:, None] if axis == 1 else total[None]
+        return confusion_matrix / total
+
+    return {(nbdt.analysis.ConfusionMatrix, "normalize"): staticmethod(normalize)}
+
+
+def _graph_name(graph: object, wnid: str) -> str:
+    """A node's ``label`` in ``graph``, else nbdt's WordNet name."""
+    import nbdt.graph
+
+    label = graph.nodes[wnid].get("label") if wnid in graph.nodes else None  # type: ignore[attr-defined]
+    return str(label) if label else nbdt.graph.wnid_to_name(wnid)
+
+
+def _names_from_the_graph() -> dict[Target, object]:
     import nbdt.analysis
     import nbdt.data.custom
     import nbdt.graph
-    import nbdt.hierarchy
-    import nbdt.loss
-    import nbdt.model
-    import nbdt.utils
-    import networkx as nx
-    import numpy as np
-    import sklearn.cluster
-    from networkx.readwrite import json_graph
+    import torch
 
-    links = {"edges": "links"} if _networkx_has_edges_keyword() else {}
+    hard = nbdt.analysis.HardEmbeddedDecisionRules
+    node_class = nbdt.data.custom.Node
 
-    def node_link_graph(data: dict, *args: object, **kwargs: object) -> nx.Graph:
-        for node in data.get("nodes", ()):
-            if node.get("label"):
-                _labels[str(node["id"])] = str(node["label"])
-        return json_graph.node_link_graph(data, *args, **{**links, **kwargs})
+    def traverse_tree(self, _, wnid_to_pred_selector, n_samples):
+        """nbdt's walk, with each decision named from ``self.G`` (this hierarchy's graph)."""
+        wnid_root = nbdt.graph.get_root(self.G)
+        node_root = self.wnid_to_node[wnid_root]
+        decisions, preds = [], []
+        for index in range(n_samples):
+            decision = [{"node": node_root, "name": "root", "prob": 1}]
+            wnid, node = wnid_root, node_root
+            while node is not None:
+                if node.wnid not in wnid_to_pred_selector:
+                    wnid = node = None
+                    break
+                pred_sub, prob_sub, selector = wnid_to_pred_selector[node.wnid]
+                if not selector[index]:
+                    wnid = node = None
+                    break
+                index_new = sum(selector[:index + 1]) - 1
+                index_child = pred_sub[index_new]
+                prob_child = float(prob_sub[index_new][index_child])
+                wnid = node.children[index_child]
+                node = self.wnid_to_node.get(wnid, None)
+                decision.append({"node": node, "name": _graph_name(self.G, wnid),
+                                 "prob": prob_child})
+            cls = self.wnid_to_class.get(wnid, None)
+            preds.append(-1 if cls is None else self.classes.index(cls))
+            decisions.append(decision)
+        return torch.Tensor(preds).long(), decisions
 
-    def node_link_data(graph: nx.Graph, *args: object, **kwargs: object) -> dict:
-        return json_graph.node_link_data(graph, *args, **{**links, **kwargs})
+    def get_leaf_to_path(nodes):
+        """nbdt's leaf -> path table, each step named from the nodes' own graph."""
+        graph = nodes[0].G
+        wnid_to_node = {node.wnid: node for node in nodes}
+        return {
+            leaf: [{"node": wnid_to_node.get(wnid, None), "name": _graph_name(graph, wnid)}
+                   for wnid in path]
+            for leaf, path in nbdt.graph.get_leaf_to_path(graph).items()
+        }
+
+    return {(hard, "traverse_tree"): traverse_tree,
+            (node_class, "get_leaf_to_path"): staticmethod(get_leaf_to_path)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Speed
+
+
+@dataclass
+class _BuildCache:
+    """Files and leaves remembered during one ``Node.get_wnid_to_node`` call, then dropped."""
+
+    graphs: dict[tuple[str, int, int], object]
+    wnids: dict[tuple[str, int, int], list[str]]
+    children: dict[int, tuple[object, dict[str, list[str]]]]
+    leaves: dict[tuple[int, str], tuple[object, tuple[str, ...]]]
+
+
+_build: _BuildCache | None = None
+
+
+def _key(path: str | os.PathLike) -> tuple[str, int, int]:
+    stat = os.stat(path)
+    return (os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+def _one_read_per_build() -> dict[Target, object]:
+    import json
+
+    import nbdt.data.custom
+    import nbdt.graph
 
     original_read_graph = nbdt.graph.read_graph
     original_get_wnids = nbdt.graph.get_wnids
-
-    def read_graph(path: str) -> nx.DiGraph:
-        if _graph_cache is None or not os.path.exists(path):
-            return original_read_graph(path)
-        key = _key(path)
-        if key not in _graph_cache:
-            with open(path) as handle:
-                _graph_cache[key] = node_link_graph(json.load(handle))
-        return _graph_cache[key]  # type: ignore[return-value]
-
-    def get_wnids(path: str) -> list[str]:
-        if _wnid_cache is None or not os.path.exists(path):
-            return original_get_wnids(path)
-        key = _key(path)
-        if key not in _wnid_cache:
-            _wnid_cache[key] = original_get_wnids(path)
-        return _wnid_cache[key]  # shared within a build; nbdt never mutates it
-
     original_get_leaves = nbdt.graph.get_leaves
     original_get_leaf_weights = nbdt.graph.get_leaf_weights
+    node_class = nbdt.data.custom.Node
+    original_get_wnid_to_node = node_class.get_wnid_to_node
 
-    def children_of(graph: nx.DiGraph) -> dict[str, list[str]]:
-        """The graph's adjacency as plain lists (once per graph during a build)."""
-        key = (id(graph), "children")
-        if key not in _leaves_cache or _leaves_cache[key][0] is not graph:  # type: ignore[operator]
-            _leaves_cache[key] = (graph, {n: list(graph.succ[n]) for n in graph})  # type: ignore[index]
-        return _leaves_cache[key][1]  # type: ignore[index,return-value]
+    def read_graph(path: str):
+        if _build is None or not os.path.exists(path):
+            return original_read_graph(path)
+        key = _key(path)
+        if key not in _build.graphs:
+            with open(path) as handle:
+                _build.graphs[key] = nbdt.graph.node_link_graph(json.load(handle))
+        return _build.graphs[key]
 
-    def get_leaves(graph: nx.DiGraph, root: object = None) -> Iterator[str]:
-        """nbdt's leaves of ``root`` in nbdt's own order, remembered during a build.
+    def get_wnids(path: str) -> list[str]:
+        if _build is None or not os.path.exists(path):
+            return original_get_wnids(path)
+        key = _key(path)
+        if key not in _build.wnids:
+            _build.wnids[key] = original_get_wnids(path)
+        return _build.wnids[key]  # shared within a build; nbdt never mutates it
+
+    def children_of(graph) -> dict[str, list[str]]:
+        assert _build is not None
+        entry = _build.children.get(id(graph))
+        if entry is None or entry[0] is not graph:
+            entry = (graph, {n: list(graph.succ[n]) for n in graph})
+            _build.children[id(graph)] = entry
+        return entry[1]
+
+    def get_leaves(graph, root=None) -> Iterator[str]:
+        """nbdt's leaves of ``root`` in nbdt's own order, found once per build.
 
         nbdt iterates ``nx.descendants(G, root) | {root}``: a set filled in breadth-first order.
         We fill the same set in the same order from plain lists, so its iteration order (and so
         every float sum downstream) is exactly nbdt's.
         """
-        if _leaves_cache is None or root is None:
+        if _build is None or root is None:
             yield from original_get_leaves(graph, root)
             return
         key = (id(graph), root)
-        if key not in _leaves_cache or _leaves_cache[key][0] is not graph:
+        entry = _build.leaves.get(key)
+        if entry is None or entry[0] is not graph:
             children = children_of(graph)
             seen, order, frontier = {root}, [], [root]
             while frontier:
@@ -162,13 +295,14 @@ def apply() -> None:
                             order.append(child)
                             following.append(child)
                 frontier = following
-            nodes = {child for child in order} | {root}
-            _leaves_cache[key] = (graph, tuple(n for n in nodes if not children[n]))
-        yield from _leaves_cache[key][1]
+            nodes = set(order) | {root}
+            entry = (graph, tuple(n for n in nodes if not children[n]))
+            _build.leaves[key] = entry
+        yield from entry[1]
 
-    def get_leaf_weights(graph: nx.DiGraph, node: str, weight: float = 1) -> dict[str, float]:
+    def get_leaf_weights(graph, node: str, weight: float = 1) -> dict[str, float]:
         """nbdt's recursion, same arithmetic in the same order, on plain lists."""
-        if _leaves_cache is None:
+        if _build is None:
             return original_get_leaf_weights(graph, node, weight)
         children = children_of(graph)
 
@@ -185,21 +319,42 @@ def apply() -> None:
 
         return walk(node, weight)
 
-    original_wnid_to_synset = nbdt.graph.wnid_to_synset
+    def get_wnid_to_node(path_graph: str, path_wnids: str, classes: object) -> dict:
+        global _build
+        outer = _build is not None
+        if not outer:
+            _build = _BuildCache({}, {}, {}, {})
+        try:
+            return original_get_wnid_to_node(path_graph, path_wnids, classes)
+        finally:
+            if not outer:
+                _build = None
+
+    return {
+        **_everywhere("read_graph", read_graph),
+        **_everywhere("get_wnids", get_wnids),
+        **_everywhere("get_leaves", get_leaves),
+        **_everywhere("get_leaf_weights", get_leaf_weights),
+        (node_class, "get_wnid_to_node"): staticmethod(get_wnid_to_node),
+    }
+
+
+def _lazy_node_synsets() -> dict[Target, object]:
+    import nbdt.data.custom
+    import nbdt.graph
+
+    original = nbdt.graph.wnid_to_synset
     synsets: dict[str, object] = {}
 
     def wnid_to_synset(wnid: str):
-        if wnid not in synsets:  # one WordNet look-up per wnid; none when it is absent
-            synsets[wnid] = (
-                original_wnid_to_synset(wnid)
-                if wordnet_available()
-                else nbdt.graph.FakeSynset(wnid)
-            )
+        """One WordNet look-up per wnid; none at all when WordNet is absent."""
+        if wnid not in synsets:
+            synsets[wnid] = (original(wnid) if wordnet_available()
+                             else nbdt.graph.FakeSynset(wnid))
         return synsets[wnid]
 
     class LazySynset:
-        """Resolves ``wnid_to_synset`` on first use. ``Node.__init__`` stores a synset it never
-        reads; looking it up eagerly loads all of WordNet (seconds) during every build."""
+        """Resolves ``wnid_to_synset`` on first use (``Node`` stores a synset it never reads)."""
 
         def __init__(self, wnid: str) -> None:
             self._wnid = wnid
@@ -207,71 +362,30 @@ def apply() -> None:
         def __getattr__(self, name: str):
             return getattr(wnid_to_synset(self._wnid), name)
 
-    def wnid_to_name(wnid: str) -> str:
-        label = _labels.get(wnid)
-        if label:
-            return label
-        return nbdt.graph.synset_to_name(wnid_to_synset(wnid))
+    return {**_everywhere("wnid_to_synset", wnid_to_synset),
+            (nbdt.data.custom, "wnid_to_synset"): LazySynset}
 
-    class AgglomerativeClustering(sklearn.cluster.AgglomerativeClustering):
-        """Accepts nbdt's ``affinity=`` and passes it on as ``metric=``."""
 
-        def __init__(self, *args: object, affinity: str | None = None, **kwargs: object) -> None:
-            if affinity is not None:
-                kwargs.setdefault("metric", affinity)
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-
-    # sklearn reads constructor parameters by introspection; keep its own signature.
-    AgglomerativeClustering.__init__.__signature__ = (  # type: ignore[attr-defined]
-        __import__("inspect").signature(sklearn.cluster.AgglomerativeClustering.__init__)
-    )
-
-    def normalize(confusion_matrix: np.ndarray, axis: int) -> np.ndarray:
-        total = confusion_matrix.astype(float).sum(axis=axis)
-        total = total[:, None] if axis == 1 else total[None]
-        return confusion_matrix / total
-
-    for module in (nbdt.graph, nbdt.hierarchy, nbdt.data.custom, nbdt.analysis, nbdt.loss,
-                   nbdt.model, nbdt.utils):
-        for name, value in (
-            ("node_link_graph", node_link_graph),
-            ("node_link_data", node_link_data),
-            ("read_graph", read_graph),
-            ("get_wnids", get_wnids),
-            ("get_leaves", get_leaves),
-            ("get_leaf_weights", get_leaf_weights),
-            ("wnid_to_synset", wnid_to_synset),
-            ("wnid_to_name", wnid_to_name),
-            ("AgglomerativeClustering", AgglomerativeClustering),
-        ):
-            if hasattr(module, name):
-                setattr(module, name, value)
-    nbdt.analysis.ConfusionMatrix.normalize = staticmethod(normalize)
-    nbdt.data.custom.wnid_to_synset = LazySynset
-
-    node = nbdt.data.custom.Node
-    original_get_wnid_to_node = node.get_wnid_to_node
-
-    def get_wnid_to_node(path_graph: str, path_wnids: str, classes: object) -> dict:
-        with _one_read_per_file():
-            return original_get_wnid_to_node(path_graph, path_wnids, classes)
-
-    node.get_wnid_to_node = staticmethod(get_wnid_to_node)
-
-    import torch
-
-    indexes: dict[int, tuple[list[str], dict[str, int]]] = {}
+def _class_index_dict() -> dict[Target, object]:
+    import nbdt.data.custom
 
     def wnid_to_class_index(self, wnid: str) -> int:
-        """``self.wnids.index(wnid)`` through a dict built once per wnids list."""
-        entry = indexes.get(id(self.wnids))
+        """``self.wnids.index(wnid)`` through a dict kept on the node (first index wins)."""
+        entry = self.__dict__.get("_xai_wnid_index")
         if entry is None or entry[0] is not self.wnids:
             entry = (self.wnids, {w: i for i, w in reversed(list(enumerate(self.wnids)))})
-            indexes[id(self.wnids)] = entry
+            self._xai_wnid_index = entry
         try:
             return entry[1][wnid]
         except KeyError:
             raise ValueError(f"{wnid!r} is not in list") from None
+
+    return {(nbdt.data.custom.Node, "wnid_to_class_index"): wnid_to_class_index}
+
+
+def _vectorized_leaf_weights() -> dict[Target, object]:
+    import nbdt.data.custom
+    import torch
 
     def get_new_to_leaf_weights(self) -> dict[int, torch.Tensor]:
         """nbdt's loop, vectorized: the same tensor values for every child, as nbdt makes them."""
@@ -282,9 +396,79 @@ def apply() -> None:
         assert abs(float(weights.double().sum()) - 1) < 1e-3, "Leaf weights do not sum to 1."
         return {index: weights.clone() for index in range(len(self.get_children()))}
 
-    node.wnid_to_class_index = wnid_to_class_index
-    node.get_new_to_leaf_weights = get_new_to_leaf_weights
-    _applied = True
+    return {(nbdt.data.custom.Node, "get_new_to_leaf_weights"): get_new_to_leaf_weights}
+
+
+#: Every patch, in the order :func:`apply` installs them.
+PATCHES: dict[str, Patch] = {p.name: p for p in (
+    Patch("networkx_node_link_edges", "correctness",
+          "networkx >= 3.6 keeps node-link edges under 'links' only when told",
+          _networkx_node_link_edges),
+    Patch("sklearn_affinity_is_metric", "correctness",
+          "AgglomerativeClustering(affinity=) is metric= in today's scikit-learn",
+          _sklearn_affinity_is_metric),
+    Patch("numpy2_confusion_normalize", "correctness",
+          "ConfusionMatrix.normalize uses np.float, gone in numpy 2", _numpy2_confusion_normalize),
+    Patch("names_from_the_graph", "correctness",
+          "decisions are named from the graph's labels, not WordNet ('(generated)' without it)",
+          _names_from_the_graph),
+    Patch("one_read_per_build", "speed",
+          "each graph JSON / wnids file read once, each node's leaves found once, per build",
+          _one_read_per_build),
+    Patch("lazy_node_synsets", "speed",
+          "Node's unused WordNet synset is looked up on first use only", _lazy_node_synsets),
+    Patch("class_index_dict", "speed", "wnids.index(wnid) through a dict", _class_index_dict),
+    Patch("vectorized_leaf_weights", "speed",
+          "per-child leaf weights built in one tensor operation", _vectorized_leaf_weights),
+)}
+
+_saved: dict[Target, object] = {}  # (owner, attribute) -> nbdt's original object
+_applied: list[str] = []
+
+
+def apply(names: tuple[str, ...] | None = None) -> None:
+    """Install the patches (all, or those named) that are not installed yet. Idempotent."""
+    import_nbdt()
+    for name in names if names is not None else tuple(PATCHES):
+        if name in _applied:
+            continue
+        for (owner, attribute), value in PATCHES[name].build().items():
+            _saved.setdefault((owner, attribute), vars(owner).get(attribute, _MISSING))
+            setattr(owner, attribute, value)
+        _applied.append(name)
+
+
+def restore() -> None:
+    """Put back every original nbdt object that :func:`apply` replaced (the same objects)."""
+    for (owner, attribute), original in reversed(list(_saved.items())):
+        if original is _MISSING:
+            delattr(owner, attribute)
+        else:
+            setattr(owner, attribute, original)
+    _saved.clear()
+    _applied.clear()
+
+
+def applied() -> tuple[str, ...]:
+    """The names of the installed patches, in the order they went in."""
+    return tuple(_applied)
+
+
+@contextlib.contextmanager
+def patched(names: tuple[str, ...] | None = None) -> Iterator[None]:
+    """nbdt patched inside the block; on leaving it, by any route, as it was before."""
+    before = applied()
+    apply(names)
+    try:
+        yield
+    finally:
+        if not before:
+            restore()
+
+
+def original(owner: object, attribute: str) -> object:
+    """nbdt's own ``owner.attribute``, whether or not it is patched (for tests and comparison)."""
+    return _original(owner, attribute)
 
 
 def wordnet_available() -> bool:
@@ -302,11 +486,3 @@ def wordnet_available() -> bool:
 
 
 _wordnet: bool | None = None
-
-
-def _networkx_has_edges_keyword() -> bool:
-    import inspect
-
-    from networkx.readwrite import json_graph
-
-    return "edges" in inspect.signature(json_graph.node_link_graph).parameters

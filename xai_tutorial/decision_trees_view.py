@@ -1,0 +1,166 @@
+"""Lesson 03's figures: the tree with its decision path, and node activation maps (view).
+
+The method (explanations, node maps) is in :mod:`xai_tutorial.decision_trees`; this module only
+draws. Overlays go through one chain: scale -> upsample -> colour -> blend.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .decision_trees import Explanation, NBDTExplainer, NodeMap
+from .images import ImageSource, load_image
+
+DPI = 80  # modest: figures are saved in the notebooks
+
+
+def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
+                cmap: str = "jet") -> Image.Image:
+    """A raw ``(h, w)`` map, min-max scaled, upsampled, coloured and blended over ``picture``
+    (the package's one chain, :func:`xai_tutorial.heatmap_view.overlay`)."""
+    from .heatmap_view import overlay
+
+    return overlay(picture.convert("RGB"), raw.detach().float(), scale="minmax", alpha=alpha,
+                   cmap=cmap)
+
+
+def decision_caption(node_map: NodeMap, width: int = 44) -> str:
+    """``"→ garment (97.31%)"``: the branch taken (long names shortened) and its probability."""
+    name = textwrap.shorten(node_map.decision, width, placeholder=" …")
+    return f"→ {name} ({node_map.probability:.2%})"
+
+
+def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
+    """Small model inputs (28 px) enlarged with visible pixels, for overlays."""
+    if max(picture.size) >= side:
+        return picture
+    factor = max(1, side // max(picture.size))
+    return picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
+
+
+def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
+                   explanation: Explanation | None = None,
+                   node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
+                   columns: int = 6):
+    """The input, the picture the model sees, then one overlay per decision on the path.
+
+    Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
+    other children's), captioned with the decision and its probability.
+    """
+    from matplotlib.figure import Figure
+
+    picture = load_image(image) if not isinstance(image, Image.Image) else image
+    if explanation is None or node_maps is None:
+        explanation, node_maps = explainer.explain_with_maps(picture)
+    seen = _enlarged(explainer.model_picture(picture))
+    panels = [(picture, "input"), (seen, "what the model sees")]
+    panels += [(overlay_map(seen, m.contrast, alpha), f"{step}. {decision_caption(m)}")
+               for step, m in enumerate(node_maps, 1)]
+    rows = -(-len(panels) // columns)
+    cols = min(columns, len(panels))
+    figure = Figure(figsize=(2.0 * cols, 2.5 * rows), dpi=DPI)
+    axes = figure.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (shown, title) in zip(axes.flat, panels, strict=False):
+        ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
+        ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
+    figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
+                   alpha: float = 0.5) -> list[Path]:
+    """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
+
+    Each is the decision's contrast map over the picture the model sees.
+
+    Returns:
+        The paths written, in path order.
+    """
+    from ._files import atomic_paths
+
+    picture = load_image(image)
+    _, node_maps = explainer.explain_with_maps(picture)
+    seen = _enlarged(explainer.model_picture(picture))
+    folder = Path(folder)
+    pictures = {}
+    for step, node_map in enumerate(node_maps, 1):
+        slug = "".join(c if c.isalnum() else "-" for c in node_map.decision.lower())
+        slug = "-".join(part for part in slug.split("-") if part)[:60]
+        pictures[folder / f"{step:02d}-{slug}.png"] = overlay_map(seen, node_map.contrast, alpha)
+    with atomic_paths(*pictures) as partials:
+        for shown, partial in zip(pictures.values(), partials, strict=True):
+            shown.save(partial, "PNG")
+    return list(pictures)
+
+
+def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, ax=None,
+              show_leaves: bool = False):
+    """Draw the hierarchy top-down; the decision path, if given, in red with its probabilities.
+
+    With ``show_leaves``, each inner node lists the classes under it.
+    """
+    from matplotlib.figure import Figure
+
+    children, root = explainer.children, explainer.root
+
+    positions: dict[str, tuple[float, float]] = {}
+    next_x = [0.0]
+
+    def place(node: str, depth: int) -> float:
+        kids = children.get(node, [])
+        if kids:
+            x = float(np.mean([place(k, depth + 1) for k in kids]))
+        else:
+            x = next_x[0]
+            next_x[0] += 1.0
+        positions[node] = (x, -depth)
+        return x
+
+    place(root, 0)
+    depth = -min(y for _, y in positions.values())
+    if ax is None:
+        width = max(8.0, 0.95 * next_x[0])
+        ax = Figure(figsize=(width, 1.3 * depth + 1.8), dpi=DPI).subplots()
+    path = [root] + ([d.wnid for d in explanation.decisions] if explanation else [])
+    on_path = set(zip(path, path[1:], strict=False))
+    probability = {d.wnid: d.probability for d in (explanation.decisions if explanation else ())}
+    for parent, child in explainer.edges:
+        (x0, y0), (x1, y1) = positions[parent], positions[child]
+        hot = (parent, child) in on_path
+        ax.plot([x0, x1], [y0, y1], color="#d62728" if hot else "#bbbbbb",
+                linewidth=2.5 if hot else 1.0, zorder=1)
+        if hot:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, f"{probability[child]:.2%}", fontsize=8,
+                    color="#d62728", ha="center", va="center",
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"}, zorder=3)
+    for node, (x, y) in positions.items():
+        hot = node in path
+        leaf = node not in children
+        text = explainer.labels.get(node, node)
+        if show_leaves and not leaf:
+            text = "\n".join(textwrap.wrap(text, 18))
+            text += "\n[" + "\n".join(textwrap.wrap(", ".join(explainer.leaves(node)), 22)) + "]"
+        ax.text(x, y, text, ha="center",
+                va="top" if leaf else "center", rotation=90 if leaf else 0,
+                fontsize=7 if show_leaves else 8, fontweight="bold" if hot else "normal",
+                zorder=4,
+                bbox={"boxstyle": "round,pad=0.25", "fc": "#fde0dc" if hot else "white",
+                      "ec": "#d62728" if hot else "#999999"})
+    title = f"{explainer.name} NBDT"
+    if explanation is not None:
+        title += f": {explanation.prediction}"
+    ax.set_title(title)
+    ax.set_xlim(-0.8, next_x[0] - 0.2)
+    ax.set_ylim(-depth - 1.4, 0.6)
+    ax.axis("off")
+    ax.figure.tight_layout()
+    return ax.figure
