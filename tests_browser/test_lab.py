@@ -266,10 +266,10 @@ def test_classifier_chart_and_upload(page, lab):
 def test_nbdt_explanation_and_tree(page, lab):
     open_and_run_all(page, lab, "03_neural_backed_decision_trees.ipynb")
     assert_no_errors(page)
-    cell = notebook(page).locator(".jp-CodeCell", has_text="explanation = tree.explain(sneaker)")
+    cell = notebook(page).locator(".jp-CodeCell", has_text="boot = fashion_nbdt.explain(")
     cell.scroll_into_view_if_needed()
     text = cell.locator(".jp-OutputArea-output").first.inner_text()
-    assert text.startswith("Prediction: Sneaker // Decisions: ") and "footwear (" in text
+    assert text.startswith("Prediction: Ankle boot // Decisions: ") and "footwear (" in text
     tree = cell.locator(".jp-OutputArea-output img")
     assert tree.evaluate("el => el.naturalWidth") > 400
     shot(page, "nbdt-explanation-and-tree", cell)
