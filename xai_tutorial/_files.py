@@ -6,6 +6,7 @@ run can tell a leftover of a dead process (removable) from a write still in prog
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -119,3 +120,14 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError, OSError):
         return True
     return True
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong with a path, in a few plain words (for one-line error messages)."""
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop (the link points, directly or not, at itself)"
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a name in the path is too long"
+    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)

@@ -14,7 +14,6 @@ neither is loaded, and :func:`fetch` downloads both again.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ._files import publish, stale_partials, temporary_beside
+from ._files import os_reason, publish, stale_partials, temporary_beside
 from ._network import reason, redact
 
 #: Seconds to wait for a download server before giving up.
@@ -111,7 +110,7 @@ def _looks_at(item: Download) -> os.stat_result | None:
         return None
     except OSError as exc:
         raise CacheError(
-            f"{item.name}: cannot look at {item.path} ({_os_reason(exc)})"
+            f"{item.name}: cannot look at {item.path} ({os_reason(exc)})"
         ) from None
 
 
@@ -151,7 +150,7 @@ def _inspect(item: Download) -> tuple[str, str]:
     try:
         actual = sha256_of(item.path)
     except OSError as exc:
-        return "unverified", f"{item.path} cannot be read ({_os_reason(exc)})"
+        return "unverified", f"{item.path} cannot be read ({os_reason(exc)})"
     if item.sha256:
         expected, ok = item.sha256, actual == item.sha256
     elif item.sha256_prefix:
@@ -165,14 +164,6 @@ def _inspect(item: Download) -> tuple[str, str]:
         f"{item.path} has SHA-256 {actual[:16]}..., which does not match the download's "
         f"({expected[:16]}...)"
     )
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == errno.ENAMETOOLONG:
-        return "a name in the path is too long"
-    if exc.errno == errno.ELOOP:
-        return "a symbolic link loop"
-    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
 
 
 def _resnet18() -> Download:
@@ -355,7 +346,7 @@ def _make_folder(folder: Path, item: Download) -> list[Path]:
     except OSError as exc:
         raise DownloadError(
             f"{item.name}: cannot create the folder {exc.filename or folder} "
-            f"({_os_reason(exc)}); nothing was downloaded"
+            f"({os_reason(exc)}); nothing was downloaded"
         ) from None
     return created
 
@@ -418,7 +409,7 @@ def fetch(
             _remove_empty(created)
             raise DownloadError(
                 f"{item.name}: cannot write in {exc.filename or item.path.parent} "
-                f"({_os_reason(exc)}); nothing was saved"
+                f"({os_reason(exc)}); nothing was saved"
             ) from None
         except BaseException:  # including SIGINT, SIGTERM and SIGHUP
             _remove_empty(created)

@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._files import os_reason
 from ._network import reason, redact, shorten
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
@@ -334,7 +335,7 @@ def _read_file(path: Path, name: str, max_bytes: int) -> bytes:
         # descriptor is checked with fstat before a single byte is read.
         handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise ImageLoadError(f"{name}: {_os_reason(exc)}") from None
+        raise ImageLoadError(f"{name}: {os_reason(exc)}") from None
     try:
         info = os.fstat(handle)
         if stat.S_ISDIR(info.st_mode):
@@ -355,7 +356,7 @@ def _read_file(path: Path, name: str, max_bytes: int) -> bytes:
             raise ImageLoadError(f"{name}: the file is over the {max_bytes:,}-byte cap")
         return data
     except OSError as exc:
-        raise ImageLoadError(f"{name}: cannot read the file ({_os_reason(exc)})") from None
+        raise ImageLoadError(f"{name}: cannot read the file ({os_reason(exc)})") from None
     finally:
         os.close(handle)
 
@@ -368,16 +369,6 @@ def _file_kind(mode: int) -> str:
         if test(mode):
             return kind
     return "special file"
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == errno.ELOOP:
-        return "a symbolic link loop (the link points, directly or not, at itself)"
-    if exc.errno == errno.ENOENT:
-        return "no such file"
-    if exc.errno == errno.ENAMETOOLONG:
-        return "the file name is too long"
-    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
 
 
 def load_image(
@@ -452,7 +443,7 @@ def load_image(
             raise ImageLoadError(
                 f"{name}: no such file (sample photos by name: {', '.join(SAMPLES)})"
             ) from None
-        raise ImageLoadError(f"{name}: {_os_reason(exc)}") from None
+        raise ImageLoadError(f"{name}: {os_reason(exc)}") from None
     if path.is_dir():
         raise ImageLoadError(f"{name}: is a directory, not an image file")
     if path.suffix.lower() in _VECTOR_SUFFIXES:
