@@ -59,6 +59,8 @@ def test_inception_preprocessing_the_weights_entry_itself_passes():
         (compose(mean=IMAGENET["std"], std=IMAGENET["mean"]), "swapped"),
         (compose(resize=256, crop=224), "ResNet-18's"),
         (compose(crop=200), "200x200"),
+        (compose(resize=(342, 342)), "squashes the photo"),
+        (compose(resize=(299, 299)), "squashes the photo"),
         (transforms.Compose([transforms.Resize(342), transforms.ToTensor()]), "CenterCrop(299)"),
         (transforms.Compose([transforms.ToTensor(), transforms.Resize(342),
                              transforms.CenterCrop(299), transforms.Normalize(**IMAGENET)]),

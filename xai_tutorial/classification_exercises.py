@@ -109,6 +109,12 @@ def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
             "mean and std are swapped: Normalize(mean, std) computes (x - mean) / std":
                 _compose(INCEPTION_RESIZE, IMAGENET_STD, IMAGENET_MEAN),
         }
+        squashed = ("Resize with two numbers squashes the photo into a square; Resize(342), one "
+                    "number, resizes the shorter side and keeps the aspect ratio")
+        for resize in ((INCEPTION_RESIZE, INCEPTION_RESIZE), (size, size)):
+            suspects[squashed + f" (that was Resize({resize}))"] = transforms.Compose([
+                transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         for reason, transform in suspects.items():
             if torch.allclose(got, transform(photo).unsqueeze(0), atol=1e-5):
                 return reason
