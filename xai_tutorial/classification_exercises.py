@@ -47,12 +47,6 @@ def _classifier() -> Classifier:
     return load_classifier(MODEL, quiet=True)
 
 
-def _imagenet_reference() -> Classifier:
-    """A Classifier with ResNet-18's preprocessing (no weights needed to preprocess)."""
-    return Classifier("imagenet-numbers", nn.Identity(), [], resize=256, crop=224,
-                      mean=IMAGENET_MEAN, std=IMAGENET_STD)
-
-
 def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor),
            f"{what} should give a torch tensor, not {type(value).__name__}")
