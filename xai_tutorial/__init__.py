@@ -65,6 +65,15 @@ _API: dict[str, str] = {
     "cam_explorer": "cam_widgets",
     # 03 Neural-Backed Decision Trees
     "load_nbdt": "decision_trees",
+    # 04 judging saliency maps
+    "grad_cam": "evaluation",
+    "occlusion": "evaluation",
+    "deletion_auc": "evaluation",
+    "insertion_auc": "evaluation",
+    "deletion_curve": "evaluation",
+    "insertion_curve": "evaluation",
+    "randomization_check": "evaluation",
+    "pointing_game": "evaluation",
 }
 
 #: Submodules reachable as attributes (``xai_tutorial.cam``) without an explicit import.
