@@ -40,11 +40,11 @@ def scene(request):
     features, logits = pooled_features(bundled.model, pooling, x)
     fc = bundled.model.get_submodule(fc_name)
     order = logits.argsort(descending=True)
-    maps = {int(c): torch.einsum("c,chw->hw", fc.weight[c], features).detach() for c in order[:2]}
+    maps = {int(c): torch.einsum("k,khw->hw", fc.weight[c], features).detach() for c in order[:2]}
     return int(order[0]), int(order[1]), maps
 
 
-# -- 1. the second-best class --------------------------------------------------------------------
+# -- exercise 2: the second-best class -------------------------------------------------------------
 
 
 def test_second_class_right_answer_passes(scene):
@@ -71,6 +71,7 @@ def test_second_class_wrong_answers_say_why(scene):
         "class index (an int)": (float(second), cam, where),
         "transposed": (second, cam.T, where),
         "before any upsampling": (second, big, where),
+        "center-cropped": (second, cam[:, :cam.shape[0]], where),  # a square map: the crop
         "min-max scaled": (second, scaled, where),
         "map of the most probable class": (second, maps[best], where),
         "misses the logit": (second, cam + 1.0, where),
@@ -92,7 +93,7 @@ def test_second_class_not_attempted():
     assert result is Outcome.NOT_ATTEMPTED and "`second_class_map`" in line
 
 
-# -- 2. the tutorial's transposition -------------------------------------------------------------
+# -- exercise 1: the tutorial's transposition ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_transposition_right_answer_passes(chelsea):
 def test_transposition_wrong_answers_say_why(chelsea):
     features, weights = chelsea
     tutorial = (features.permute(2, 1, 0) * weights).sum(2)
-    right = torch.einsum("c,chw->hw", weights, features)
+    right = torch.einsum("k,khw->hw", weights, features)
     h, w = right.shape
     cases = {
         "transposing moves values": (tutorial, True),
@@ -136,7 +137,7 @@ def test_transposition_not_attempted():
     assert outcome(ex.transposition)[0] is Outcome.NOT_ATTEMPTED
 
 
-# -- 3. a torchvision ResNet-18 with random weights ----------------------------------------------
+# -- exercise 3: a torchvision ResNet-18 with random weights ---------------------------------------
 
 
 def identity_error(layer: str) -> float:
@@ -152,7 +153,7 @@ def identity_error(layer: str) -> float:
     finally:
         handle.remove()
     assert hook_count(net) == 0
-    cams = torch.einsum("kc,chw->khw", net.fc.weight.detach(), store["features"])
+    cams = torch.einsum("ck,khw->chw", net.fc.weight.detach(), store["features"])
     return float((cams.mean(dim=(1, 2)) + net.fc.bias.detach() - logits).abs().max())
 
 

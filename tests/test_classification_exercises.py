@@ -16,7 +16,7 @@ from xai_tutorial.exercises import Outcome
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
 
 
-def compose(resize=256, crop=224, mean=IMAGENET["mean"], std=IMAGENET["std"], normalize=True):
+def compose(resize=342, crop=299, mean=IMAGENET["mean"], std=IMAGENET["std"], normalize=True):
     steps = [transforms.Resize(resize), transforms.CenterCrop(crop), transforms.ToTensor()]
     if normalize:
         steps.append(transforms.Normalize(mean, std))
@@ -33,14 +33,21 @@ def outcome(exercise, **answers):
     return result.outcome, result.line
 
 
-# -- 1. preprocessing with ImageNet's numbers ----------------------------------------------------
+# -- 1. Inception-v3's preprocessing, read from its weights entry ----------------------------------
 
 
-def test_imagenet_preprocessing_right_answer_passes():
-    assert outcome(ex.imagenet_preprocessing, imagenet_preprocess=compose())[0] is Outcome.CORRECT
-    # a (1, 3, 224, 224) batch is fine too
+def test_inception_preprocessing_right_answer_passes():
+    assert outcome(ex.inception_preprocessing, inception_preprocess=compose())[0] is Outcome.CORRECT
+    # a (1, 3, 299, 299) batch is fine too
     batched = transforms.Compose([compose(), transforms.Lambda(lambda t: t.unsqueeze(0))])
-    assert outcome(ex.imagenet_preprocessing, imagenet_preprocess=batched)[0] is Outcome.CORRECT
+    assert outcome(ex.inception_preprocessing, inception_preprocess=batched)[0] is Outcome.CORRECT
+
+
+def test_inception_preprocessing_the_weights_entry_itself_passes():
+    from torchvision.models import Inception_V3_Weights
+
+    answer = Inception_V3_Weights.IMAGENET1K_V1.transforms()
+    assert outcome(ex.inception_preprocessing, inception_preprocess=answer)[0] is Outcome.CORRECT
 
 
 @pytest.mark.parametrize(
@@ -48,25 +55,28 @@ def test_imagenet_preprocessing_right_answer_passes():
     [
         (compose(mean=(127 / 255,) * 3, std=(128 / 255,) * 3), "EfficientNet-Lite0's numbers"),
         (compose(normalize=False), "add Normalize"),
-        (compose(resize=224), "Resize(224)"),
+        (compose(resize=299), "Resize(299) keeps more"),
         (compose(mean=IMAGENET["std"], std=IMAGENET["mean"]), "swapped"),
+        (compose(resize=256, crop=224), "ResNet-18's"),
         (compose(crop=200), "200x200"),
-        (transforms.Compose([transforms.Resize(256), transforms.ToTensor()]), "CenterCrop(224)"),
-        (transforms.Compose([transforms.ToTensor(), transforms.Resize(256),
-                             transforms.CenterCrop(224), transforms.Normalize(**IMAGENET)]),
+        (compose(resize=(342, 342)), "squashes the photo"),
+        (compose(resize=(299, 299)), "squashes the photo"),
+        (transforms.Compose([transforms.Resize(342), transforms.ToTensor()]), "CenterCrop(299)"),
+        (transforms.Compose([transforms.ToTensor(), transforms.Resize(342),
+                             transforms.CenterCrop(299), transforms.Normalize(**IMAGENET)]),
          "before ToTensor()"),
         (lambda photo: photo, "torch tensor, not Image"),
-        ("Resize(256)", "transform you can call"),
+        ("Resize(342)", "transform you can call"),
     ],
 )
-def test_imagenet_preprocessing_wrong_answers_say_why(answer, reason):
-    result, line = outcome(ex.imagenet_preprocessing, imagenet_preprocess=answer)
+def test_inception_preprocessing_wrong_answers_say_why(answer, reason):
+    result, line = outcome(ex.inception_preprocessing, inception_preprocess=answer)
     assert result is Outcome.NOT_YET
     assert reason in line
 
 
-def test_imagenet_preprocessing_not_attempted():
-    assert outcome(ex.imagenet_preprocessing)[0] is Outcome.NOT_ATTEMPTED
+def test_inception_preprocessing_not_attempted():
+    assert outcome(ex.inception_preprocessing)[0] is Outcome.NOT_ATTEMPTED
 
 
 # -- 2. the top 3 by hand ------------------------------------------------------------------------

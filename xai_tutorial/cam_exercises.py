@@ -12,11 +12,12 @@ In a notebook::
 
 Exercises:
 
-* :data:`second_class`: the raw CAM of the second most probable class of the cat-and-coffee
-  scene, and the cell where it peaks.
-* :data:`transposition`: the 2020 tutorial's transposed map, and whether the identity catches it.
-* :data:`random_resnet`: the layer whose output a torchvision ResNet-18's pooling averages, and
-  the CAM identity on it (random weights, no download).
+* :data:`transposition` (exercise 1): the 2020 tutorial's transposed map, and whether the
+  identity catches it.
+* :data:`second_class` (exercise 2): the raw CAM of the second most probable class of the
+  cat-and-coffee scene, and the cell where it peaks.
+* :data:`random_resnet` (exercise 3): the layer whose output a torchvision ResNet-18's pooling
+  averages, and the CAM identity on it (random weights, no download).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .exercises import Exercise, expect
 
 #: The bundled model the exercises on real photos are checked against.
 MODEL = "efficientnet_lite0"
-#: The scene of exercise 1 and the photo of exercise 2.
+#: The scene of exercise 2 and the photo of exercise 1.
 SCENE, PHOTO = "cat_and_coffee", "chelsea"
 #: The seed that makes exercise 3's random ResNet-18 the same for the learner and the checker.
 SEED = 0
@@ -69,7 +70,7 @@ def _minmax(map_: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. The second-best class
+# 2. The second-best class
 
 
 def _check_second_class(second_class_index: Any, second_class_map: Any,
@@ -92,6 +93,9 @@ def _check_second_class(second_class_index: Any, second_class_map: Any,
            f"not of shape {tuple(got.shape)}")
     if tuple(got.shape) == (w, h):
         return f"the map is {w}x{h}: transposed; rows should stay rows ({h}x{w}, like the scene)"
+    if tuple(got.shape) == (h, h):
+        return (f"the map is {h}x{h}: the scene was center-cropped; use the whole scene "
+                f"(preprocess(scene, crop=False)), whose map is {h}x{w}")
     if tuple(got.shape) != (h, w):
         return (f"the map is {got.shape[0]}x{got.shape[1]}; give the raw map on the feature "
                 f"grid, {h}x{w}, before any upsampling")
@@ -128,14 +132,14 @@ second_class = Exercise(
         scene_logits = model(scene_x)[0]
     scene_features = scene_store["features"][0]
     second_class_index = int(scene_logits.argsort(descending=True)[1])
-    second_class_map = torch.einsum("c,chw->hw", fc.weight[second_class_index], scene_features)
+    second_class_map = torch.einsum("k,khw->hw", fc.weight[second_class_index], scene_features)
     second_class_peak = divmod(int(second_class_map.argmax()), second_class_map.shape[1])
     """,
 )
 
 
 # ----------------------------------------------------------------------------------------------
-# 2. The tutorial's transposition
+# 1. The tutorial's transposition
 
 
 def _check_transposition(tutorial_map: Any, identity_catches_it: Any) -> str | None:
@@ -235,7 +239,8 @@ random_resnet = Exercise(
     _check_random_resnet,
     "Print the last lines of `net` (or `list(net.named_children())`): the block that runs just "
     "before `avgpool` gives it its input. Hook that module's output, then check "
-    "mean(CAM) + b against the logits for all 1000 classes at once.",
+    "mean(CAM) + b against the logits for all 1000 classes at once: with `net.fc.weight` "
+    "(classes x channels) the einsum keeps the class index, `\"ck,khw->chw\"`.",
     """
     torch.manual_seed(0)
     net = torchvision.models.resnet18(weights=None).eval()
@@ -247,7 +252,7 @@ random_resnet = Exercise(
         resnet_logits = net(torch.randn(1, 3, 160, 224))[0]
     finally:
         handle.remove()
-    resnet_cams = torch.einsum("kc,chw->khw", net.fc.weight, resnet_store["features"])
+    resnet_cams = torch.einsum("ck,khw->chw", net.fc.weight, resnet_store["features"])
     rebuilt = resnet_cams.mean(dim=(1, 2)) + net.fc.bias
     random_resnet_identity_error = float((rebuilt - resnet_logits).abs().max())
     """,

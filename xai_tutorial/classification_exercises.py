@@ -2,17 +2,18 @@
 
 Every checker recomputes the right answer with the package (the one source of truth), on the
 bundled EfficientNet-Lite0 and the sample photos, and says *why* an answer is not right yet when
-it can tell: the wrong normalization numbers, the 2020 tutorial's ``Resize(224)``, logits instead
-of probabilities, the un-flipped photo, ...
+it can tell: another model's sizes or normalization numbers, logits instead of probabilities, the
+un-flipped photo, ...
 
 In a notebook::
 
     from xai_tutorial import classification_exercises as ex
-    ex.imagenet_preprocessing.check()   # .hint(), .solution()
+    ex.inception_preprocessing.check()   # .hint(), .solution()
 
 Exercises:
 
-* :data:`imagenet_preprocessing`: a ``transforms.Compose`` with ResNet-18's ImageNet numbers.
+* :data:`inception_preprocessing`: a ``transforms.Compose`` for torchvision's Inception-v3, its
+  numbers read from the weights entry (resize 342, crop 299, ImageNet's mean and std).
 * :data:`top3_by_hand`: the three most probable classes of the espresso photo from the logits.
 * :data:`flip_probability`: the probability of chelsea's top class once the photo is mirrored.
 """
@@ -37,6 +38,8 @@ MODEL = "efficientnet_lite0"
 #: Inception-style normalization of the bundled EfficientNet-Lite0: 127 and 128 on 0-255 pixels.
 LITE0_MEAN = (127 / 255,) * 3
 LITE0_STD = (128 / 255,) * 3
+#: torchvision's Inception-v3 (``Inception_V3_Weights.IMAGENET1K_V1``): resize 342, crop 299.
+INCEPTION_RESIZE, INCEPTION_CROP = 342, 299
 
 
 @cache
@@ -44,57 +47,68 @@ def _classifier() -> Classifier:
     return load_classifier(MODEL, quiet=True)
 
 
-def _imagenet_reference() -> Classifier:
-    """A Classifier with ResNet-18's preprocessing (no weights needed to preprocess)."""
-    return Classifier("imagenet-numbers", nn.Identity(), [], resize=256, crop=224,
-                      mean=IMAGENET_MEAN, std=IMAGENET_STD)
-
-
-def _as_batch(value: Any, what: str) -> torch.Tensor:
+def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor),
            f"{what} should give a torch tensor, not {type(value).__name__}")
     if value.ndim == 3:
         value = value.unsqueeze(0)
     expect(value.ndim == 4 and value.shape[:2] == (1, 3),
-           f"{what} gave shape {tuple(value.shape)}; expected (3, 224, 224) or (1, 3, 224, 224)")
+           f"{what} gave shape {tuple(value.shape)}; expected (3, {size}, {size}) or "
+           f"(1, 3, {size}, {size})")
     return value.float()
 
 
 def _compose(resize: int, mean: Sequence[float], std: Sequence[float]) -> Callable:
-    return transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(224),
+    return transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(INCEPTION_CROP),
                                transforms.ToTensor(), transforms.Normalize(mean, std)])
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. The preprocessing of a model with other normalization numbers
+# 1. The preprocessing of another model, read from its weights entry
+
+def _inception_reference() -> Classifier:
+    """A Classifier with Inception-v3's preprocessing (no weights needed to preprocess)."""
+    return Classifier("inception-v3-numbers", nn.Identity(), [], resize=INCEPTION_RESIZE,
+                      crop=INCEPTION_CROP, mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
-def _check_imagenet_preprocessing(imagenet_preprocess: Any) -> str | None:
-    expect(callable(imagenet_preprocess),
-           "`imagenet_preprocess` should be a transform you can call on a photo, "
+def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
+    expect(callable(inception_preprocess),
+           "`inception_preprocess` should be a transform you can call on a photo, "
            "e.g. transforms.Compose([...])")
+    size = INCEPTION_CROP
     for sample in ("chelsea", "cat_over_coffee"):  # a wide photo and a tall one
         photo = load_image(sample)
-        got = _as_batch(imagenet_preprocess(photo), f"imagenet_preprocess({sample!r})")
-        want = _imagenet_reference().preprocess(photo)
+        got = _as_batch(inception_preprocess(photo), f"inception_preprocess({sample!r})", size)
+        want = _inception_reference().preprocess(photo)
         if got.shape != want.shape:
+            if got.shape[2:] == (224, 224):
+                return ("that is ResNet-18's and EfficientNet-Lite0's 224x224; Inception-v3's "
+                        "weights entry says crop_size 299 (after resize_size 342)")
             return (f"on {sample!r} it gives a {got.shape[2]}x{got.shape[3]} picture; "
-                    "Resize(256) then CenterCrop(224) gives 224x224")
+                    f"Resize({INCEPTION_RESIZE}) then CenterCrop({size}) gives {size}x{size}")
         if torch.allclose(got, want, atol=1e-5):
             continue
         suspects = {
-            "it uses EfficientNet-Lite0's numbers (mean 127/255, std 128/255); ResNet-18 was "
+            "it uses EfficientNet-Lite0's numbers (mean 127/255, std 128/255); Inception-v3 was "
             "trained with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)":
-                _compose(256, LITE0_MEAN, LITE0_STD),
+                _compose(INCEPTION_RESIZE, LITE0_MEAN, LITE0_STD),
             "its values lie in [0, 1]: add Normalize(mean, std) after ToTensor()":
-                transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224),
-                                    transforms.ToTensor()]),
-            "that is the 2020 tutorial's Resize(224) before the crop; this model was evaluated "
-            "with the shorter side resized to 256, then the central 224x224":
-                _compose(224, IMAGENET_MEAN, IMAGENET_STD),
+                transforms.Compose([transforms.Resize(INCEPTION_RESIZE),
+                                    transforms.CenterCrop(size), transforms.ToTensor()]),
+            f"Resize({size}) keeps more of the photo than this model was evaluated on: the "
+            f"weights entry resizes the shorter side to {INCEPTION_RESIZE}, then crops the "
+            f"central {size}x{size}":
+                _compose(size, IMAGENET_MEAN, IMAGENET_STD),
             "mean and std are swapped: Normalize(mean, std) computes (x - mean) / std":
-                _compose(256, IMAGENET_STD, IMAGENET_MEAN),
+                _compose(INCEPTION_RESIZE, IMAGENET_STD, IMAGENET_MEAN),
         }
+        squashed = ("Resize with two numbers squashes the photo into a square; Resize(342), one "
+                    "number, resizes the shorter side and keeps the aspect ratio")
+        for resize in ((INCEPTION_RESIZE, INCEPTION_RESIZE), (size, size)):
+            suspects[squashed + f" (that was Resize({resize}))"] = transforms.Compose([
+                transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
+                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         for reason, transform in suspects.items():
             if torch.allclose(got, transform(photo).unsqueeze(0), atol=1e-5):
                 return reason
@@ -103,21 +117,21 @@ def _check_imagenet_preprocessing(imagenet_preprocess: Any) -> str | None:
             return (f"close, but not the same (largest difference {difference:.3f}): resize and "
                     "crop the photo before ToTensor(), as the package does")
         return (f"on {sample!r} it differs from the reference by up to {difference:.2f}; "
-                "check the order Resize(256), CenterCrop(224), ToTensor(), Normalize(...)")
+                f"check the order Resize({INCEPTION_RESIZE}), CenterCrop({size}), ToTensor(), "
+                "Normalize(...)")
     return None
 
 
-imagenet_preprocessing = Exercise(
-    "ResNet-18's preprocessing",
-    ("imagenet_preprocess",),
-    _check_imagenet_preprocessing,
-    "Same four steps as the cell above; only the numbers change: ResNet-18 was trained with "
-    "ImageNet's per-channel mean and standard deviation (`IMAGENET_MEAN`, `IMAGENET_STD` in "
-    "xai_tutorial.classification).",
+inception_preprocessing = Exercise(
+    "Inception-v3's preprocessing",
+    ("inception_preprocess",),
+    _check_inception_preprocessing,
+    "Print `Inception_V3_Weights.IMAGENET1K_V1.transforms()`: it lists resize_size, crop_size, "
+    "mean and std. Same four steps as your `my_preprocess`; only the numbers change.",
     """
-    imagenet_preprocess = transforms.Compose([
-        transforms.Resize(256),
-        transforms.CenterCrop(224),
+    inception_preprocess = transforms.Compose([
+        transforms.Resize(342),
+        transforms.CenterCrop(299),
         transforms.ToTensor(),
         transforms.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     ])
@@ -257,4 +271,4 @@ flip_probability = Exercise(
     """,
 )
 
-EXERCISES: tuple[Exercise, ...] = (imagenet_preprocessing, top3_by_hand, flip_probability)
+EXERCISES: tuple[Exercise, ...] = (inception_preprocessing, top3_by_hand, flip_probability)
