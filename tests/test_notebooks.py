@@ -255,6 +255,19 @@ def test_committed_notebook_is_stripped(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_nbval_tags_are_ones_nbval_reads(path: Path) -> None:
+    """nbval reads lower-case tags (``nbval-ignore-output``); an upper-case ``NBVAL_IGNORE_OUTPUT``
+    tag is silently ignored (that spelling works only as a ``# NBVAL_...`` comment)."""
+    from nbval.plugin import metadata_tags
+
+    book = nbformat.read(path, as_version=4)
+    unread = [(i, tag) for i, cell in enumerate(book.cells)
+              for tag in cell.metadata.get("tags", [])
+              if "nbval" in tag.lower() and tag not in metadata_tags]
+    assert not unread, f"tags nbval does not read (cell, tag): {unread}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_twin_is_in_sync(path: Path) -> None:
     twin = path.with_suffix(".md")
     assert twin.is_file(), f"{path.name} has no MyST twin: run `make notebooks NB={path.name}`"
