@@ -43,6 +43,11 @@ def test_node_score_by_hand(fashion):
     assert probs.outcome is Outcome.NOT_YET and "softmax" in probs.line
     short = outcome(ex.node_score_by_hand, root_scores_by_hand=torch.zeros(3), **common)
     assert short.outcome is Outcome.NOT_YET and "2 scores" in short.line
+    # the sneaker's scores, checked against the ankle boot: the reason names the image
+    boot = ROOT / "assets" / "fashion" / "9-ankle-boot.png"
+    other = outcome(ex.node_score_by_hand, root_scores_by_hand=w @ pooled + b,
+                    fashion_nbdt=fashion, exercise_image=boot)
+    assert other.outcome is Outcome.NOT_YET and "`exercise_image`" in other.line
     listed = outcome(ex.node_score_by_hand, root_scores_by_hand=[1.0, 2.0], **common)
     assert listed.outcome is Outcome.NOT_YET and "tensor" in listed.line
     assert outcome(ex.node_score_by_hand, **common).outcome is Outcome.NOT_ATTEMPTED
@@ -72,6 +77,20 @@ def test_wrong_turn(fashion):
     bad_p = outcome(ex.wrong_turn, wrong_turn_node="clothing", wrong_turn_probability=0.99,
                     **common)
     assert bad_p.outcome is Outcome.NOT_YET and "softmax" in bad_p.line
+    branch = outcome(ex.wrong_turn, wrong_turn_node=turn.decision,
+                     wrong_turn_probability=turn.probability, **common)
+    assert branch.outcome is Outcome.NOT_YET and "branch the tree took" in branch.line
+    percent = outcome(ex.wrong_turn, wrong_turn_node="clothing",
+                      wrong_turn_probability=100 * turn.probability, **common)
+    assert percent.outcome is Outcome.NOT_YET and "percentage" in percent.line
+    other = outcome(ex.wrong_turn, wrong_turn_node="clothing",
+                    wrong_turn_probability=1 - turn.probability, **common)
+    assert other.outcome is Outcome.NOT_YET and "other branch" in other.line
+    as_tensor = outcome(ex.wrong_turn, wrong_turn_node="clothing",
+                        wrong_turn_probability=torch.tensor(turn.probability), **common)
+    assert as_tensor.outcome is Outcome.CORRECT, as_tensor.line
+    assert outcome(ex.wrong_turn, wrong_turn_node="clothing", wrong_turn_probability=True,
+                   **common).outcome is Outcome.NOT_YET
 
 
 def test_untrained_agreement_checker_is_generic(fashion):

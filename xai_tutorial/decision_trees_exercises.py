@@ -39,8 +39,9 @@ def _check_node_scores(root_scores_by_hand, fashion_nbdt: NBDTExplainer, exercis
         expect(False, "those are probabilities (after the softmax); the exercise asks for the "
                "scores before it")
     expect(torch.allclose(ours, reference, atol=1e-4),
-           f"expected about {[round(float(v), 3) for v in reference]}; found "
-           f"{[round(float(v), 3) for v in ours]}")
+           f"expected about {[round(float(v), 3) for v in reference]} for `exercise_image`; found "
+           f"{[round(float(v), 3) for v in ours]} (did you preprocess `exercise_image`, the ankle "
+           "boot, rather than an earlier `x`?)")
 
 
 node_score_by_hand = Exercise(
@@ -79,15 +80,28 @@ def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, fashion_nbdt: NBD
                       misread_image, misread_truth) -> None:
     node, probability = _wrong_turn(fashion_nbdt, misread_image, misread_truth)
     expect(isinstance(wrong_turn_node, str), "`wrong_turn_node` should be a node's name (str)")
-    path = [m.node for m in fashion_nbdt.explain_with_maps(misread_image)[1]]
+    maps = fashion_nbdt.explain_with_maps(misread_image)[1]
+    path = [m.node for m in maps]
+    turn = next(m for m in maps if m.node == node)
+    expect(wrong_turn_node != turn.decision,
+           f"{wrong_turn_node!r} is the branch the tree took; give the node that chose it "
+           "(`m.node`, not `m.decision`)")
     expect(wrong_turn_node in path, f"{wrong_turn_node!r} is not a node on the path: {path}")
     expect(wrong_turn_node == node,
            f"at {wrong_turn_node!r} the path still leads towards {misread_truth}; look "
            "further down" if path.index(wrong_turn_node) < path.index(node) else
            f"the path had already left {misread_truth} before {wrong_turn_node!r}")
-    expect(isinstance(wrong_turn_probability, float | int),
+    if isinstance(wrong_turn_probability, torch.Tensor) and wrong_turn_probability.numel() == 1:
+        wrong_turn_probability = float(wrong_turn_probability)
+    expect(isinstance(wrong_turn_probability, float | int)
+           and not isinstance(wrong_turn_probability, bool),
            "`wrong_turn_probability` should be a number")
-    expect(abs(float(wrong_turn_probability) - probability) < 1e-3,
+    value = float(wrong_turn_probability)
+    expect(abs(value - 100 * probability) > 1e-2,
+           "that looks like a percentage; give a fraction between 0 and 1")
+    expect(len(turn.children) != 2 or abs(value - (1 - probability)) > 1e-3,
+           f"that is the probability of the other branch at {node!r}; give the one it chose")
+    expect(abs(value - probability) < 1e-3,
            f"the probability of the wrong choice at {node!r} is the softmax of that node's "
            f"scores at the chosen child; found {float(wrong_turn_probability):.4f}")
 
@@ -98,8 +112,9 @@ wrong_turn = Exercise(
                "misread_truth"),
     checker=_check_wrong_turn,
     hint_text=(
-        "Walk the node maps in order; the wrong turn is the first node whose chosen child no "
-        "longer has the true class among its leaves (`fashion_nbdt.leaves(wnid)`)."
+        "Walk the node maps in order; the wrong turn is the first node `m` whose chosen child "
+        "(`m.children_wnids[m.chosen]`) no longer has the true class among its leaves "
+        "(`fashion_nbdt.leaves(wnid)`). Store `m.node` and `m.probability`."
     ),
     solution_text="""
         for m in node_activation_maps(fashion_nbdt, misread_image):
