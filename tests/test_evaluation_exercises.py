@@ -37,6 +37,13 @@ def test_pointing_failure_right_and_wrong():
     cat_rate = ev.pointing_game([bump] * len(scenes), [s.boxes["cat"] for s in scenes])
     assert cat_rate != rate  # the cat's rate is a different number, and is refused
     assert not outcome(ex.pointing_failure, center_hit_rate=cat_rate, pointing_failure="b")
+    cat_answer = outcome(ex.pointing_failure, center_hit_rate=cat_rate, pointing_failure="b")
+    assert cat_answer.outcome is Outcome.NOT_YET and "boxes['cup']" in cat_answer.line
+    strict = ev.pointing_game([bump] * len(scenes), [s.boxes["cup"] for s in scenes], tolerance=0)
+    assert strict not in (rate, cat_rate)  # the scenes make the three mistakes distinguishable
+    no_tolerance = outcome(ex.pointing_failure, center_hit_rate=strict, pointing_failure="b")
+    assert no_tolerance.outcome is Outcome.NOT_YET and "tolerance" in no_tolerance.line
+    assert not outcome(ex.pointing_failure, center_hit_rate=0.123, pointing_failure="b")
     assert not outcome(ex.pointing_failure, center_hit_rate="0.5", pointing_failure="b")
     assert not outcome(ex.pointing_failure, center_hit_rate=float("nan"), pointing_failure="b")
 
@@ -62,9 +69,11 @@ def test_randomized_block_right_and_wrong():
     cascade = [ev.RandomizationStep("_fc", 0.77), ev.RandomizationStep("_conv_head", 0.6),
                ev.RandomizationStep("_blocks.15", 0.3), ev.RandomizationStep("_blocks.14", None)]
     assert outcome(ex.randomized_block, first_dissimilar_block="_blocks.15", cascade=cascade)
-    for wrong in ("_fc", "_conv_head", "_blocks.14"):
+    for wrong in ("_fc", "_conv_head"):  # rho still at or above 0.5 after these
         result = outcome(ex.randomized_block, first_dissimilar_block=wrong, cascade=cascade)
-        assert result.outcome is Outcome.NOT_YET
+        assert result.outcome is Outcome.NOT_YET and "not below 0.5" in result.line
+    late = outcome(ex.randomized_block, first_dissimilar_block="_blocks.14", cascade=cascade)
+    assert late.outcome is Outcome.NOT_YET and "FIRST" in late.line  # below, but not the first
     assert not outcome(ex.randomized_block, first_dissimilar_block="_blocks.99", cascade=cascade)
     assert not outcome(ex.randomized_block, first_dissimilar_block=3, cascade=cascade)
     assert not outcome(ex.randomized_block, first_dissimilar_block="_fc", cascade=[("_fc", 0.1)])

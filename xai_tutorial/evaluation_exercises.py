@@ -111,9 +111,14 @@ def _check_block(first_dissimilar_block: object, cascade: object) -> str | None:
            f"{blocks[1] if len(blocks) > 1 else ''}, ...)")
     answer = first_block_below(cascade)  # type: ignore[arg-type]
     if first_dissimilar_block != answer:
-        return (f"after {first_dissimilar_block!r} rho is not the first value below "
-                f"{RESEMBLANCE}: walk the cascade from the top and stop at the first step whose "
-                "rho is below it (or undefined)")
+        rhos = {step.block: step.rho for step in cascade}  # type: ignore[union-attr]
+        rho = rhos[first_dissimilar_block]
+        if rho is not None and rho >= RESEMBLANCE:
+            return (f"after {first_dissimilar_block!r} rho is {rho:.2f}, not below "
+                    f"{RESEMBLANCE}: the map still resembles the original there")
+        return (f"rho is below {RESEMBLANCE} after {first_dissimilar_block!r}, but it already "
+                "was after an earlier block: walk the cascade from the top (_fc first) and stop "
+                "at the FIRST step whose rho is below it (or undefined)")
     return None
 
 
@@ -135,18 +140,26 @@ randomized_block = Exercise(
 
 
 @cache
-def _center_hit_rate(target: str) -> float:
+def _center_hit_rate(target: str, tolerance: float = ev.POINTING_TOLERANCE) -> float:
     scenes = ev.pointing_scenes(SCENES)
     bump = ev._center_bump(224, 224)
-    return ev.pointing_game([bump] * len(scenes), [s.boxes[target] for s in scenes])
+    return ev.pointing_game([bump] * len(scenes), [s.boxes[target] for s in scenes],
+                            tolerance=tolerance)
 
 
 def _check_center(center_hit_rate: object, pointing_failure: object) -> str | None:
     value = _number(center_hit_rate, "center_hit_rate")
     expected = _center_hit_rate("cup")
     if abs(value - expected) > 1e-9:
+        if abs(value - _center_hit_rate("cat")) <= 1e-9:
+            return (f"{value:.2f} is the centre baseline's rate for the cat: use the cup's boxes, "
+                    "scene.boxes['cup']")
+        if abs(value - _center_hit_rate("cup", 0.0)) <= 1e-9:
+            return (f"{value:.2f} is the rate with no tolerance: keep the standard 15 pixels "
+                    "(the default of ev.pointing_game)")
         return (f"{value:.2f} is not the centre baseline's hit rate for the cup on the lesson's "
-                f"{SCENES} scenes: give ev.pointing_game one ev.center_map per scene")
+                f"{SCENES} scenes: give ev.pointing_game one ev.center_map per scene, the cup's "
+                "boxes and size=(224, 224)")
     expect(pointing_failure in ("a", "b", "c"), "`pointing_failure` should be 'a', 'b' or 'c'")
     if pointing_failure != "b":
         return "your rate is right; now pick the statement that explains it (re-read b)"
