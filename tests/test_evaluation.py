@@ -7,32 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from hand_built import TinyNet
 from torch import nn
 
 from xai_tutorial import Classifier
 from xai_tutorial import evaluation as ev
 from xai_tutorial.cam import class_activation_maps, hook_count
 from xai_tutorial.errors import InputError
-
-
-class TinyNet(nn.Module):
-    """conv(1x1: F_0 = x_0, F_1 = x_1) -> ReLU -> GAP -> Linear(2 -> 3)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 2, kernel_size=1, bias=False)
-        self.relu = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(2, 3)
-        with torch.no_grad():
-            self.conv.weight.zero_()
-            self.conv.weight[0, 0] = 1.0
-            self.conv.weight[1, 1] = 1.0
-            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]))
-            self.fc.bias.copy_(torch.tensor([0.5, -1.0, 0.0]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
 
 
 def classifier_of(model: nn.Module, classes: int) -> Classifier:
