@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+
 from xai_tutorial.exercises import Exercise, Outcome, expect
 
 
@@ -64,3 +68,13 @@ def test_a_check_cell_shows_its_line_once(capsys):
     result = EXERCISE.check({"value": 1, "twice": 2})
     data, metadata = InteractiveShell.instance().display_formatter.format(result)
     assert data == {} and capsys.readouterr().out == "✓ Double it: correct!\n"
+
+
+@pytest.mark.parametrize("lesson", ["classification_exercises", "cam_exercises"])
+def test_every_lesson_exercise_has_a_hint_and_a_solution(lesson, capsys):
+    exercises = importlib.import_module(f"xai_tutorial.{lesson}").EXERCISES
+    for exercise in exercises:
+        exercise.hint()
+        exercise.solution()
+    out = capsys.readouterr().out
+    assert out.count("Hint (") == len(exercises) == out.count("Solution (") >= 3
