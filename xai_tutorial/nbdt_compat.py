@@ -223,6 +223,7 @@ class _BuildCache:
     wnids: dict[tuple[str, int, int], list[str]]
     children: dict[int, tuple[object, dict[str, list[str]]]]
     leaves: dict[tuple[int, str], tuple[object, tuple[str, ...]]]
+    indexes: dict[int, tuple[list[str], dict[str, int]]]
 
 
 _build: _BuildCache | None = None
@@ -323,7 +324,7 @@ def _one_read_per_build() -> dict[Target, object]:
         global _build
         outer = _build is not None
         if not outer:
-            _build = _BuildCache({}, {}, {}, {})
+            _build = _BuildCache({}, {}, {}, {}, {})
         try:
             return original_get_wnid_to_node(path_graph, path_wnids, classes)
         finally:
@@ -370,10 +371,19 @@ def _class_index_dict() -> dict[Target, object]:
     import nbdt.data.custom
 
     def wnid_to_class_index(self, wnid: str) -> int:
-        """``self.wnids.index(wnid)`` through a dict kept on the node (first index wins)."""
+        """``self.wnids.index(wnid)`` through a dict (first index wins).
+
+        The dict is kept on the node and, during a build, shared by every node holding the same
+        wnids list (one list per build: see ``one_read_per_build``), so it is made once per build
+        rather than once per node.
+        """
         entry = self.__dict__.get("_xai_wnid_index")
         if entry is None or entry[0] is not self.wnids:
-            entry = (self.wnids, {w: i for i, w in reversed(list(enumerate(self.wnids)))})
+            shared = _build.indexes if _build is not None else {}
+            entry = shared.get(id(self.wnids))
+            if entry is None or entry[0] is not self.wnids:
+                entry = (self.wnids, {w: i for i, w in reversed(list(enumerate(self.wnids)))})
+                shared[id(self.wnids)] = entry
             self._xai_wnid_index = entry
         try:
             return entry[1][wnid]
