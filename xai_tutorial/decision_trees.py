@@ -35,6 +35,7 @@ Figures live in :mod:`xai_tutorial.decision_trees_view`, the upload widget in
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -374,6 +375,8 @@ class NBDTExplainer:
         self.trained_for_trees = trained_for_trees
         self._rows: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]] = {}
         self._rows_key: tuple[int, int, int] | None = None
+        # per path (its inner nodes): every step's (A, w) stacked, and each step's rows in them
+        self._paths: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor, list[tuple]]] = {}
         self._leaves: dict[str, list[int]] = {}
         try:
             self._fc = self.network.get_submodule(fc_layer)
@@ -511,7 +514,7 @@ class NBDTExplainer:
         weight, bias = self.fc.weight, self.fc.bias
         key = (weight.data_ptr(), weight._version, bias._version)
         if self._rows_key != key:
-            self._rows, self._rows_key = {}, key
+            self._rows, self._paths, self._rows_key = {}, {}, key
 
     def _node_rows(self, node: str
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]:
@@ -547,23 +550,28 @@ class NBDTExplainer:
         matrix product (``(sum K, C) @ (C, h*w)``); scores by nbdt's rule, from the logits."""
         path = [self.root] + [d.wnid for d in explanation.decisions]
         self._refresh_rows()
-        rows = [self._rows.get(parent) or self._node_rows(parent) for parent in path[:-1]]
+        inner = tuple(path[:-1])
+        stacked = self._paths.get(inner)
+        if stacked is None:
+            rows = [self._node_rows(parent) for parent in inner]
+            ends = list(itertools.accumulate(len(r[1]) for r in rows))
+            stacked = (torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]),
+                       [(self.labels[parent], parent, row[3], tuple(self.children[parent]),
+                         row[2], end - len(row[1]), end)
+                        for parent, row, end in zip(inner, rows, ends, strict=True)])
+            self._paths[inner] = stacked
+        average, weights, steps = stacked
         channels, height, width = features.shape
-        maps = torch.cat([r[1] for r in rows]) @ features.reshape(channels, -1)
-        scores = torch.cat([r[0] for r in rows]) @ logits  # the mean of the leaves' logits
-        sizes = [len(r[1]) for r in rows]
-        result = []
-        for step, (row, node_maps, node_scores) in enumerate(
-                zip(rows, maps.split(sizes), scores.split(sizes), strict=True)):
-            parent, decision = path[step], explanation.decisions[step]
-            kids = self.children[parent]
-            result.append(NodeMap(
-                node=self.labels[parent], node_wnid=parent, children=row[3],
-                children_wnids=tuple(kids), maps=node_maps.view(-1, height, width),
-                biases=row[2], scores=node_scores, chosen=kids.index(decision.wnid),
-                probability=decision.probability,  # the softmax of these scores, as nbdt made it
-            ))
-        return result
+        maps = torch.mm(weights, features.reshape(channels, -1)).view(-1, height, width)
+        scores = torch.mv(average, logits)  # the mean of the leaves' logits
+        return [
+            NodeMap(node=name, node_wnid=parent, children=names, children_wnids=kids,
+                    maps=maps[start:end], biases=biases, scores=scores[start:end],
+                    chosen=kids.index(decision.wnid),
+                    probability=decision.probability)  # the softmax of these scores, by nbdt
+            for (name, parent, names, kids, biases, start, end), decision
+            in zip(steps, explanation.decisions, strict=True)
+        ]
 
     def model_picture(self, image: ImageSource | torch.Tensor) -> Image.Image:
         """The picture the network sees: the preprocessed input, un-normalized."""
