@@ -413,6 +413,10 @@ class NBDTExplainer:
         Raises:
             InputError: the network is not global average pooling + one linear layer.
         """
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` for callers already under ``torch.no_grad()``."""
         store: list[torch.Tensor] = []
         handle = self._pooling.register_forward_pre_hook(lambda _, inputs: store.append(inputs[0]))
         try:
@@ -482,7 +486,7 @@ class NBDTExplainer:
     def explain_with_maps(self, image: ImageSource | torch.Tensor
                           ) -> tuple[Explanation, list[NodeMap]]:
         """The explanation and its node maps, from one forward pass."""
-        logits, features = self.forward(self._input(image))
+        logits, features = self._forward(self._input(image))
         explanation = self._explain_logits(logits)[0]
         return explanation, self._node_maps(explanation, features[0], logits[0])
 
