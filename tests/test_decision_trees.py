@@ -107,6 +107,10 @@ def test_string_format_is_the_tutorials():
     assert str(explanation) == ("Prediction: cat // Decisions: animal (99.34%), "
                                 "chordate (92.79%), carnivore (99.15%), cat (99.53%)")
     assert explanation.as_dict()["decisions"][0] == {"name": "animal", "probability": 0.9934}
+    assert explanation.text(width=100) == str(explanation)  # fits: the tutorial's line
+    assert explanation.text(width=40).splitlines() == [
+        "Prediction: cat", "Decisions:", "  1. animal (99.34%)", "  2. chordate (92.79%)",
+        "  3. carnivore (99.15%)", "  4. cat (99.53%)"]
 
 
 def test_hard_and_soft_agree_on_clear_cases(fashion):

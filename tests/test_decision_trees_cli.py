@@ -39,3 +39,7 @@ def test_nbdt_imagenet_says_it_is_not_trained_for_trees(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "NOT trained for trees" in result.stderr
     assert result.stdout.startswith("Prediction: ") and result.stdout.count("(") >= 3
+    # its node names are lists of classes: one decision per line, no 500-character line
+    lines = result.stdout.splitlines()
+    assert lines[1] == "Decisions:" and lines[2].startswith("  1. ")
+    assert max(map(len, lines)) <= 160

@@ -261,11 +261,23 @@ class Explanation:
         return float(np.prod([d.probability for d in self.decisions]))
 
     def __str__(self) -> str:
-        steps = ", ".join(f"{d.name} ({d.probability:.2%})" for d in self.decisions)
+        return self.text()
+
+    def text(self, width: int | None = None) -> str:
+        """The tutorial's line, ``Prediction: cat // Decisions: animal (99.34%), ...``.
+
+        When that line is longer than ``width`` characters (long node names, as in an induced
+        1000-class tree), the prediction comes first and then one numbered decision per line.
+        """
+        steps = [f"{d.name} ({d.probability:.2%})" for d in self.decisions]
         head = self.prediction
         if self.soft:
             head += f" ({self.probability:.2%}, the product of the decisions)"
-        return f"Prediction: {head} // Decisions: {steps}"
+        line = f"Prediction: {head} // Decisions: {', '.join(steps)}"
+        if width is None or len(line) <= width:
+            return line
+        return "\n".join([f"Prediction: {head}", "Decisions:"]
+                         + [f"  {i}. {step}" for i, step in enumerate(steps, 1)])
 
     def as_dict(self) -> dict:
         return {
