@@ -435,6 +435,16 @@ def test_node_map_figure_and_files(fashion, tmp_path):
     assert titles[:2] == ["input", "what the model sees"]
     assert sum(bool(t) for t in titles) == 2 + len(explanation.decisions)
     assert f"({explanation.decisions[0].probability:.2%})" in " ".join(titles).replace("\n", " ")
+    # one colour bar per decision, reading the overlay back as that decision's raw contrast
+    _, node_maps = fashion.explain_with_maps(ASSETS[9])
+    bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert [ax.get_xlabel() for ax in bars] == ["contrast"] * len(node_maps)
+    for bar, node_map in zip(bars, node_maps, strict=True):
+        low, high = bar.get_xlim()
+        assert abs(low - float(node_map.contrast.min())) < 1e-6
+        assert abs(high - float(node_map.contrast.max())) < 1e-6
+    assert not [ax for ax in plot_node_maps(fashion, ASSETS[9], colorbar=False).axes
+                if ax.get_label() == "<colorbar>"]
     paths = save_node_maps(fashion, ASSETS[9], tmp_path / "maps")
     assert [p.name for p in paths] == ["01-bag-or-footwear.png", "02-footwear.png",
                                       "03-sneaker-or-ankle-boot.png", "04-ankle-boot.png"]

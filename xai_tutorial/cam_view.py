@@ -14,7 +14,7 @@ from PIL import Image
 
 from ._files import atomic_paths
 from .cam import Scale
-from .heatmap_view import check_colormap, heatmap_overlay, shared_reference
+from .heatmap_view import add_colorbar, check_colormap, heatmap_overlay, shared_reference
 from .images import ImageSource, load_image
 from .validation import check_alpha, check_scale
 
@@ -36,16 +36,6 @@ def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = "jet"):
     ax.set_yticks([])
     figure.tight_layout()
     return figure
-
-
-def _colorbar(figure, axes, lo: float, hi: float, cmap: str, label: str) -> None:
-    """A colour bar that reads the overlay's colours back as raw CAM values ``lo .. hi``."""
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    bar = figure.colorbar(ScalarMappable(Normalize(lo, hi), cmap=cmap), ax=axes, shrink=0.9)
-    bar.set_label(label, fontsize=8)
-    bar.ax.tick_params(labelsize=8)
 
 
 def plot_overlays(
@@ -89,11 +79,11 @@ def plot_overlays(
         ax.set_title(title)
         ax.axis("off")
         if colorbar and scale == "minmax":
-            _colorbar(figure, ax, float(map_.min()), float(map_.max()), cmap, "raw CAM value")
+            add_colorbar(figure, ax, float(map_.min()), float(map_.max()), cmap, "raw CAM value")
     for ax in axes[len(maps):]:
         ax.axis("off")
     if colorbar and scale == "shared":
-        _colorbar(figure, list(axes[:len(maps)]), float(reference.min()),  # type: ignore[union-attr]
+        add_colorbar(figure, list(axes[:len(maps)]), float(reference.min()),  # type: ignore[union-attr]
                   float(reference.max()), cmap, "raw CAM value (shared range)")
     return figure
 

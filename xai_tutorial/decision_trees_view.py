@@ -47,32 +47,40 @@ def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
 def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
                    explanation: Explanation | None = None,
                    node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
-                   columns: int = 6):
+                   columns: int = 6, colorbar: bool = True):
     """The input, the picture the model sees, then one overlay per decision on the path.
 
     Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
-    other children's), captioned with the decision and its probability.
+    other children's), captioned with the decision and its probability. With ``colorbar`` (the
+    default) a bar under each overlay reads its colours back as raw contrast values: above 0 the
+    location adds to the chosen child's score more than to the others' on average, below 0 less.
+    Each map is scaled on its own, so the same colour means different values in different panels.
     """
     from matplotlib.figure import Figure
+
+    from .heatmap_view import add_colorbar
 
     picture = load_image(image) if not isinstance(image, Image.Image) else image
     if explanation is None or node_maps is None:
         explanation, node_maps = explainer.explain_with_maps(picture)
     seen = _enlarged(explainer.model_picture(picture))
-    panels = [(picture, "input"), (seen, "what the model sees")]
-    panels += [(overlay_map(seen, m.contrast, alpha), f"{step}. {decision_caption(m)}")
-               for step, m in enumerate(node_maps, 1)]
+    panels = [(picture, "input", None), (seen, "what the model sees", None)]
+    panels += [(overlay_map(seen, m.contrast, alpha), f"{step}. {decision_caption(m)}",
+                m.contrast) for step, m in enumerate(node_maps, 1)]
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
-    figure = Figure(figsize=(2.0 * cols, 2.5 * rows), dpi=DPI)
+    figure = Figure(figsize=(2.0 * cols, (3.2 if colorbar else 2.6) * rows + 0.3), dpi=DPI,
+                    layout="constrained")
     axes = figure.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (shown, title) in zip(axes.flat, panels, strict=False):
+    for ax, (shown, title, raw) in zip(axes.flat, panels, strict=False):
         ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
         ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
+        if colorbar and raw is not None:
+            add_colorbar(figure, ax, float(raw.min()), float(raw.max()), "jet", "contrast",
+                         orientation="horizontal")
     figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
-    figure.tight_layout()
     return figure
 
 

@@ -30,6 +30,7 @@ from .validation import check_alpha, check_scale
 
 __all__ = [
     "COLORMAPS",
+    "add_colorbar",
     "blend",
     "check_colormap",
     "colorize",
@@ -50,6 +51,24 @@ def _colormap(cmap: str):
     import matplotlib
 
     return matplotlib.colormaps[cmap]
+
+
+def add_colorbar(figure, axes, lo: float, hi: float, cmap: str, label: str,
+                 orientation: str = "vertical") -> None:
+    """A colour bar that reads an overlay's colours back as raw values ``lo .. hi`` (the range
+    the map was scaled with), so the colours mean numbers and not only "more" or "less"."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    horizontal = orientation == "horizontal"
+    bar = figure.colorbar(ScalarMappable(Normalize(lo, hi), cmap=_colormap(cmap)), ax=axes,
+                          orientation=orientation, shrink=0.9,
+                          **({"fraction": 0.06, "pad": 0.02, "aspect": 15} if horizontal else {}))
+    bar.set_label(label, fontsize=7 if horizontal else 8)
+    bar.ax.tick_params(labelsize=6 if horizontal else 8)
+    if horizontal:
+        bar.ax.xaxis.set_major_locator(MaxNLocator(3))
 
 
 def check_colormap(cmap: object) -> str:
