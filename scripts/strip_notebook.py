@@ -10,7 +10,9 @@
 - cell-level timing metadata (``execution``, and JupyterLab's ``ExecuteTime``);
 - how a cell's printed text was cut into stream outputs, which depends on when the kernel
   flushed: consecutive outputs of one stream are merged (nbconvert's
-  ``CoalesceStreamsPreprocessor``, as JupyterLab shows them and as nbval compares them).
+  ``CoalesceStreamsPreprocessor``, as JupyterLab shows them and as nbval compares them);
+- the outputs of a cell tagged ``this-machine`` (timings: they differ on every machine and every
+  run, so the saved notebook shows none; a learner sees their own when they run the cell).
 
 It also keeps the notebooks light: a picture saved as PNG whose JPEG (quality 85, on white) is
 at most half its size -- a photo, or a figure made mostly of photos and heatmaps -- is saved as
@@ -41,6 +43,7 @@ from xai_tutorial._files import atomic_path
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 TIMING_KEYS = ("execution", "ExecuteTime")
+THIS_MACHINE = "this-machine"  # a cell's tag: its outputs are not saved
 PNG, JPEG = "image/png", "image/jpeg"
 JPEG_QUALITY = 85
 JPEG_AT_MOST = 0.5  # of the PNG's size, or the PNG stays
@@ -80,6 +83,9 @@ def strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for key in TIMING_KEYS:
             cell.metadata.pop(key, None)
         if cell.cell_type != "code":
+            continue
+        if THIS_MACHINE in cell.metadata.get("tags", []):
+            cell.outputs, cell.execution_count = [], None
             continue
         kept = []
         for output in cell.outputs:

@@ -215,6 +215,28 @@ def test_numpy2_patch_normalizes():
     nbdt_compat.apply()
 
 
+def test_building_rules_leaves_numpy_printing_alone():
+    nbdt_compat.restore()
+    from nbdt.analysis import HardEmbeddedDecisionRules
+
+    graph = nbdt_file("hierarchies", "CIFAR10", "graph-induced-wrn28_10_cifar10.json")
+    wnids = nbdt_file("wnids", "CIFAR10.txt")
+    classes = [str(i) for i in range(10)]
+    before = np.get_printoptions()
+    try:
+        with nbdt_compat.patched(("networkx_node_link_edges",)):
+            HardEmbeddedDecisionRules("CIFAR10", graph, wnids, classes)
+        assert repr(np.array([0.12345])) == "array([0.123])"  # what nbdt does to a session
+        np.set_printoptions(**before)
+        with nbdt_compat.patched(("networkx_node_link_edges", "numpy_printoptions_untouched")):
+            HardEmbeddedDecisionRules("CIFAR10", graph, wnids, classes)
+        assert np.get_printoptions() == before
+        assert repr(np.array([0.12345])) == "array([0.12345])"
+    finally:
+        np.set_printoptions(**before)
+        nbdt_compat.apply()
+
+
 def _tiny_hierarchy(folder: Path, names: dict[str, str]) -> tuple[Path, Path]:
     """root -> (a, b), a -> (x, y): four WordNet-free wnids, labelled from ``names``."""
     folder.mkdir()

@@ -184,6 +184,14 @@ def test_strip_removes_what_churns_and_keeps_tags() -> None:
     assert again == stripped
 
 
+def test_strip_drops_the_outputs_of_cells_tagged_this_machine() -> None:
+    notebook = executed_like()
+    notebook.cells[1].metadata["tags"] = ["this-machine", "nbval-ignore-output"]
+    first, second = script("strip_notebook").strip(notebook).cells
+    assert second.outputs == [] and second.execution_count is None
+    assert first.outputs  # untagged cells keep theirs
+
+
 def test_strip_file_rewrites_only_when_needed(tmp_path: Path) -> None:
     path = tmp_path / "nb.ipynb"
     nbformat.write(executed_like(), path)

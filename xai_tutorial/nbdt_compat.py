@@ -14,6 +14,9 @@ Correctness patches (nbdt does not run, or runs wrongly, without them):
   ``metric=``;
 * ``numpy2_confusion_normalize``: ``np.float`` (removed in numpy 2) in
   ``ConfusionMatrix.normalize``;
+* ``numpy_printoptions_untouched``: building nbdt's rules calls ``set_np_printoptions()``, which
+  makes numpy print every float with three decimals for the rest of the session (a learner's
+  ``round(4)`` then shows three); the rules now leave numpy's print options alone;
 * ``names_from_the_graph``: decisions are named by WordNet, so without WordNet every node is
   '(generated)'. Names now come from the ``label`` fields of the graph the rules were built from,
   so two hierarchies never share names through a cache.
@@ -84,11 +87,11 @@ def _modules() -> list[object]:
     return [sys.modules[name] for name in NBDT_MODULES]
 
 
-def _everywhere(name: str, value: object) -> dict[Target, object]:
-    """Replace ``name`` in every nbdt module that holds nbdt.graph's current object."""
-    import nbdt.graph
+def _everywhere(name: str, value: object, home: str = "nbdt.graph") -> dict[Target, object]:
+    """Replace ``name`` in every nbdt module that holds ``home``'s current object."""
+    import sys
 
-    current = getattr(nbdt.graph, name, _MISSING)
+    current = getattr(sys.modules[home], name, _MISSING)
     return {(module, name): value for module in _modules()
             if getattr(module, name, _MISSING) is current and current is not _MISSING}
 
@@ -150,6 +153,13 @@ def _numpy2_confusion_normalize() -> dict[Target, object]:
         return confusion_matrix / total
 
     return {(nbdt.analysis.ConfusionMatrix, "normalize"): staticmethod(normalize)}
+
+
+def _numpy_printoptions_untouched() -> dict[Target, object]:
+    def set_np_printoptions() -> None:
+        """nbdt's global ``np.set_printoptions(formatter=...)``, left out: printing is ours."""
+
+    return _everywhere("set_np_printoptions", set_np_printoptions, home="nbdt.utils")
 
 
 def _graph_name(graph: object, wnid: str) -> str:
@@ -419,6 +429,8 @@ PATCHES: dict[str, Patch] = {p.name: p for p in (
           _sklearn_affinity_is_metric),
     Patch("numpy2_confusion_normalize", "correctness",
           "ConfusionMatrix.normalize uses np.float, gone in numpy 2", _numpy2_confusion_normalize),
+    Patch("numpy_printoptions_untouched", "correctness",
+          "building the rules set numpy to print 3 decimals everywhere", _numpy_printoptions_untouched),
     Patch("names_from_the_graph", "correctness",
           "decisions are named from the graph's labels, not WordNet ('(generated)' without it)",
           _names_from_the_graph),
