@@ -30,3 +30,17 @@ def test_blend_in_blocks_is_the_formula(alpha, monkeypatch):
     heat = rng.integers(0, 256, (19, 13, 3), dtype=np.uint8)
     expected = photo.astype(np.float32) * (1 - alpha) + heat.astype(np.float32) * alpha
     assert np.array_equal(blend(photo, heat, alpha), expected.round().astype(np.uint8))
+
+
+def test_a_horizontal_colour_bar_marks_zero_when_the_range_crosses_it():
+    from matplotlib.figure import Figure
+
+    from xai_tutorial.heatmap_view import add_colorbar
+
+    for lo, hi in ((-0.42, 17.5), (-5.8, 18.6), (-11.8, 9.2), (0.5, 19.2)):
+        figure = Figure()
+        add_colorbar(figure, figure.subplots(), lo, hi, "jet", "contrast", orientation="horizontal")
+        bar = next(ax for ax in figure.axes if ax.get_label() == "<colorbar>")
+        ticks = list(bar.get_xticks())
+        assert all(lo <= t <= hi for t in ticks) and len(ticks) >= 2, ticks
+        assert (0.0 in ticks) == (lo < 0 < hi), (lo, hi, ticks)

@@ -67,8 +67,11 @@ def add_colorbar(figure, axes, lo: float, hi: float, cmap: str, label: str,
                           **({"fraction": 0.06, "pad": 0.02, "aspect": 15} if horizontal else {}))
     bar.set_label(label, fontsize=7 if horizontal else 8)
     bar.ax.tick_params(labelsize=6 if horizontal else 8)
-    if horizontal:
-        bar.ax.xaxis.set_major_locator(MaxNLocator(3))
+    if horizontal:  # a few ticks, and 0 whenever the range crosses it (where "for" turns "against")
+        ticks = [t for t in MaxNLocator(3).tick_values(lo, hi) if lo <= t <= hi]
+        if lo < 0 < hi and 0 not in ticks:
+            ticks = sorted([*(t for t in ticks if abs(t) > 0.15 * (hi - lo)), 0.0])
+        bar.set_ticks(ticks)
 
 
 def check_colormap(cmap: object) -> str:

@@ -14,7 +14,7 @@ from .downloads import DOWNLOADS, CacheError, DownloadError, fetch, get_download
 
 PACKAGES = (
     "torch", "torchvision", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab",
-    "nbdt", "pytorchcv", "nltk", "networkx", "scikit-image",
+    "nbdt", "pytorchcv", "nltk", "networkx", "scikit-image", "captum", "scipy",
 )
 
 
