@@ -32,13 +32,17 @@ def pooled_features(model, layer, x):
     return store["features"][0], logits
 
 
+def photo_features(bundled, image):
+    """``(features, logits, fc)`` of the bundled model for ``image`` (the whole photo)."""
+    pooling, fc_name = find_cam_layers(bundled.model)
+    x = bundled.preprocess(load_image(image), crop=False)
+    features, logits = pooled_features(bundled.model, pooling, x)
+    return features, logits, bundled.model.get_submodule(fc_name)
+
+
 @pytest.fixture(scope="module")
 def scene(request):
-    bundled = request.getfixturevalue("bundled")
-    pooling, fc_name = find_cam_layers(bundled.model)
-    x = bundled.preprocess(load_image(ex.SCENE), crop=False)
-    features, logits = pooled_features(bundled.model, pooling, x)
-    fc = bundled.model.get_submodule(fc_name)
+    features, logits, fc = photo_features(request.getfixturevalue("bundled"), ex.SCENE)
     order = logits.argsort(descending=True)
     maps = {int(c): torch.einsum("k,khw->hw", fc.weight[c], features).detach() for c in order[:2]}
     return int(order[0]), int(order[1]), maps
@@ -98,13 +102,8 @@ def test_second_class_not_attempted():
 
 @pytest.fixture(scope="module")
 def chelsea(request):
-    bundled = request.getfixturevalue("bundled")
-    pooling, fc_name = find_cam_layers(bundled.model)
-    x = bundled.preprocess(load_image(ex.PHOTO), crop=False)
-    features, logits = pooled_features(bundled.model, pooling, x)
-    c = int(logits.argmax())
-    weights = bundled.model.get_submodule(fc_name).weight[c].detach()
-    return features, weights
+    features, logits, fc = photo_features(request.getfixturevalue("bundled"), ex.PHOTO)
+    return features, fc.weight[int(logits.argmax())].detach()
 
 
 def test_transposition_right_answer_passes(chelsea):

@@ -47,7 +47,7 @@ def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
 def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
                    explanation: Explanation | None = None,
                    node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
-                   columns: int = 6, colorbar: bool = True):
+                   columns: int = 6, colorbar: bool = True, cmap: str = "jet"):
     """The input, the picture the model sees, then one overlay per decision on the path.
 
     Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
@@ -65,7 +65,7 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
         explanation, node_maps = explainer.explain_with_maps(picture)
     seen = _enlarged(explainer.model_picture(picture))
     panels = [(picture, "input", None), (seen, "what the model sees", None)]
-    panels += [(overlay_map(seen, m.contrast, alpha), f"{step}. {decision_caption(m)}",
+    panels += [(overlay_map(seen, m.contrast, alpha, cmap), f"{step}. {decision_caption(m)}",
                 m.contrast) for step, m in enumerate(node_maps, 1)]
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
@@ -78,7 +78,7 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
         ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
         ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
         if colorbar and raw is not None:
-            add_colorbar(figure, ax, float(raw.min()), float(raw.max()), "jet", "contrast",
+            add_colorbar(figure, ax, float(raw.min()), float(raw.max()), cmap, "contrast",
                          orientation="horizontal")
     figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
     return figure
