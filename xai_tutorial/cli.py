@@ -140,12 +140,14 @@ def _nbdt(args: argparse.Namespace) -> int:
     if not explainer.trained_for_trees:
         print(f"Note: the {name} network was NOT trained for trees (no tree supervision); "
               "its decisions show what an untrained tree does.", file=sys.stderr)
-    explanation = explainer.explain(image)
     written = []
-    if args.maps is not None:
+    if args.maps is None:
+        explanation = explainer.explain(image)
+    else:  # the explanation and its maps from one forward pass
         from .decision_trees_view import save_node_maps
 
-        written = save_node_maps(explainer, image, args.maps)
+        explanation, node_maps = explainer.explain_with_maps(image)
+        written = save_node_maps(explainer, image, args.maps, node_maps=node_maps)
     if args.json:
         payload = {"model": name, **explanation.as_dict()}
         if args.maps is not None:

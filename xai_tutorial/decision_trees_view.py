@@ -85,10 +85,11 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
 
 
 def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
-                   alpha: float = 0.5) -> list[Path]:
+                   alpha: float = 0.5, node_maps: Sequence[NodeMap] | None = None) -> list[Path]:
     """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
 
-    Each is the decision's contrast map over the picture the model sees.
+    Each is the decision's contrast map over the picture the model sees. ``node_maps``, if the
+    caller already has them (from ``explain_with_maps``), saves a second forward pass.
 
     Returns:
         The paths written, in path order.
@@ -96,7 +97,8 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
     from ._files import atomic_paths
 
     picture = load_image(image)
-    _, node_maps = explainer.explain_with_maps(picture)
+    if node_maps is None:
+        _, node_maps = explainer.explain_with_maps(picture)
     seen = _enlarged(explainer.model_picture(picture))
     folder = Path(folder)
     pictures = {}
