@@ -1,7 +1,9 @@
 """xai_tutorial: the companion package of a JupyterLab series on explaining image classifiers.
 
-Lessons: 00 setup (:mod:`~xai_tutorial.downloads`, :mod:`~xai_tutorial.setup_check`),
-01 classification (:mod:`~xai_tutorial.classification`, :mod:`~xai_tutorial.images`),
+The core under every lesson: :mod:`~xai_tutorial.core` (errors, inputs, images, downloads,
+hooks, the heatmap chain, the saliency-method registry). Lessons: 00 setup
+(:mod:`~xai_tutorial.core.downloads`, :mod:`~xai_tutorial.setup_check`),
+01 classification (:mod:`~xai_tutorial.classification`),
 02 Class Activation Maps (:mod:`~xai_tutorial.cam`), 03 Neural-Backed Decision Trees
 (:mod:`~xai_tutorial.decision_trees`). Each lesson's figures live in a ``*_view`` module and its
 widgets in a ``*_widgets`` module.
@@ -21,19 +23,26 @@ __version__ = "0.1.0"
 #: Public name -> the module (under ``xai_tutorial``) that defines it. Lesson owners add their
 #: entry points here, one line each.
 _API: dict[str, str] = {
-    # errors every lesson may meet
-    "InputError": "errors",
-    "UnknownNameError": "errors",
-    "ImageLoadError": "images",
-    "DownloadError": "downloads",
-    "CacheError": "downloads",
+    # errors every lesson may meet: all derive from TutorialError
+    "TutorialError": "core.errors",
+    "InputError": "core.errors",
+    "UnknownNameError": "core.errors",
+    "ImageLoadError": "core.errors",
+    "DownloadError": "core.errors",
+    "CacheError": "core.errors",
+    # saliency methods: one contract, one registry (lessons 02, 04, ...)
+    "SaliencyMap": "core.saliency",
+    "saliency_map": "core.saliency",
+    "saliency_methods": "core.saliency",
+    "register_method": "core.saliency",
+    "HeatmapStyle": "core.heatmap",
     # 00 setup
-    "fetch": "downloads",
-    "get_download": "downloads",
+    "fetch": "core.downloads",
+    "get_download": "core.downloads",
     # 01 classification
-    "SAMPLES": "images",
-    "load_image": "images",
-    "sample_image": "images",
+    "SAMPLES": "core.images",
+    "load_image": "core.images",
+    "sample_image": "core.images",
     "Classifier": "classification",
     "Prediction": "classification",
     "imagenet_categories": "classification",
@@ -46,18 +55,19 @@ _API: dict[str, str] = {
     "try_your_photo": "classification_widgets",
     # 02 Class Activation Maps
     "CAMResult": "cam",
-    "capture": "cam",
+    "capture": "core.hooks",
+    "eval_mode": "core.hooks",
     "class_activation_maps": "cam",
     "cam_from_features": "cam",
-    "find_cam_layers": "cam",
-    "hook_count": "cam",
-    "peak": "cam",
+    "find_cam_layers": "core.hooks",
+    "hook_count": "core.hooks",
+    "peak": "core.heatmap",
     "tutorial_transposed_cam": "cam",
-    "scale_maps": "heatmap_view",
-    "upsample": "heatmap_view",
-    "colorize": "heatmap_view",
-    "blend": "heatmap_view",
-    "heatmap_overlay": "heatmap_view",
+    "scale_maps": "core.heatmap",
+    "upsample": "core.heatmap",
+    "colorize": "core.heatmap",
+    "blend": "core.heatmap",
+    "heatmap_overlay": "core.heatmap",
     "plot_overlays": "cam_view",
     "plot_raw_map": "cam_view",
     "save_cam": "cam_view",
@@ -87,8 +97,9 @@ _API: dict[str, str] = {
 }
 
 #: Submodules reachable as attributes (``xai_tutorial.cam``) without an explicit import.
-_SUBMODULES: frozenset[str] = frozenset(set(_API.values()) | {
-    "cli", "exercises", "nbdt_compat", "nbdt_training", "setup_check", "validation", "widgets",
+_SUBMODULES: frozenset[str] = frozenset({m for m in _API.values() if "." not in m} | {
+    "cli", "core", "downloads", "errors", "exercises", "heatmap_view", "images", "nbdt_compat",
+    "nbdt_training", "setup_check", "validation", "widgets",
 })
 
 __all__ = sorted(_API)

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ._files import atomic_paths
 from .cam import Scale
+from .core._files import atomic_paths
+from .core.images import ImageSource, load_image
+from .core.inputs import check_alpha, check_scale
 from .heatmap_view import add_colorbar, check_colormap, heatmap_overlay, shared_reference
-from .images import ImageSource, load_image
-from .validation import check_alpha, check_scale
 
 __all__ = ["plot_overlays", "plot_raw_map", "save_cam"]
 

@@ -23,10 +23,10 @@ from PIL import Image
 
 from .cam import CAMResult, class_activation_maps
 from .classification import Classifier, Prediction
-from .errors import InputError
+from .core.errors import InputError
+from .core.images import ImageLoadError, ImageSource, load_image
+from .core.inputs import SCALES, check_alpha, check_class, check_k, check_scale
 from .heatmap_view import COLORMAPS, blend, check_colormap, colorize, map_to_size
-from .images import ImageLoadError, ImageSource, load_image
-from .validation import SCALES, check_alpha, check_class, check_k, check_scale
 
 __all__ = ["COLORMAPS", "CAMExplorer", "cam_explorer"]
 

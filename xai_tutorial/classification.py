@@ -23,10 +23,10 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from .downloads import get_download, verify
-from .errors import UnknownNameError
-from .images import ImageSource, load_image
-from .validation import check_batch, check_class, check_k
+from .core.downloads import get_download, verify
+from .core.errors import UnknownNameError
+from .core.images import ImageSource, load_image
+from .core.inputs import check_batch, check_class, check_k
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -30,8 +30,8 @@ from torch import nn
 from torchvision import transforms
 
 from .classification import IMAGENET_MEAN, IMAGENET_STD, Classifier, load_classifier
+from .core.images import load_image
 from .exercises import Exercise, expect
-from .images import load_image
 
 #: The bundled model every lesson-01 exercise is checked against.
 MODEL = "efficientnet_lite0"

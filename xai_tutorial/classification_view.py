@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .classification import Classifier, Prediction, show_steps
-from .images import ImageSource
+from .core.images import ImageSource
 
 __all__ = ["plot_predictions", "plot_steps"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .classification import Classifier, Prediction
-from .images import ImageLoadError, ImageSource, load_image
+from .core.images import ImageLoadError, ImageSource, load_image
 
 
 @dataclass

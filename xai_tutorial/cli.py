@@ -18,10 +18,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .downloads import DOWNLOADS, CacheError, DownloadError
-from .errors import InputError
-from .images import ImageLoadError
-from .validation import SCALES, check_alpha, check_k, check_scale
+from .core.downloads import DOWNLOADS, CacheError, DownloadError
+from .core.errors import InputError
+from .core.images import ImageLoadError
+from .core.inputs import SCALES, check_alpha, check_k, check_scale
 
 EXIT_ERROR = 1
 
@@ -80,12 +80,12 @@ _class_number = _checked(lambda index: index, int, "a class index (a whole numbe
 def _cam(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ._files import check_targets
     from .cam import class_activation_maps, peak
     from .cam_view import save_cam
     from .classification import load_classifier
+    from .core._files import check_targets
+    from .core.images import load_image
     from .heatmap_view import check_colormap, upsample
-    from .images import load_image
 
     image = load_image(args.source)
     check_colormap(args.cmap)  # a bad --cmap or --out fails before any work
@@ -124,12 +124,12 @@ def _cam(args: argparse.Namespace) -> int:
 
 
 def _nbdt(args: argparse.Namespace) -> int:
+    from .core.images import load_image
     from .decision_trees import default_nbdt_name, load_nbdt
-    from .images import load_image
 
     image = load_image(args.source)
     if args.maps is not None:
-        from ._files import check_targets
+        from .core._files import check_targets
 
         check_targets([args.maps / "01-decision.png"])  # a file in the way fails before work
     name = args.model
@@ -162,7 +162,7 @@ def _nbdt(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     from .classification import load_classifier
-    from .images import load_image
+    from .core.images import load_image
 
     image = load_image(args.source)  # fail on bad input before loading a model
     classifier = load_classifier(args.model)
@@ -185,7 +185,7 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from .downloads import fetch, get_download
+    from .core.downloads import fetch, get_download
 
     if args.list or (not args.all and not args.name):
         for name in DOWNLOADS:

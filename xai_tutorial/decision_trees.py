@@ -48,9 +48,9 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from . import nbdt_compat
-from .downloads import get_download, verify
-from .errors import InputError, UnknownNameError
-from .images import ImageSource, load_image
+from .core.downloads import get_download, verify
+from .core.errors import InputError, UnknownNameError
+from .core.images import ImageSource, load_image
 
 # ----------------------------------------------------------------------------------------------
 # Fashion-MNIST
@@ -133,7 +133,7 @@ def _require_wordnet() -> None:
 def write_hierarchy(path_graph: Path, nodes: Sequence[tuple[str, str]],
                     edges: Sequence[tuple[str, str]]) -> None:
     """Write nbdt's node-link graph JSON: ``nodes`` as ``(id, label)``, ``edges`` in order."""
-    from ._files import atomic_path
+    from .core._files import atomic_path
 
     data = {"directed": True, "multigraph": False, "graph": {},
             "nodes": [{"label": label, "id": wnid} for wnid, label in nodes],

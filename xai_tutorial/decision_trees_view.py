@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .core.images import ImageSource, load_image
 from .decision_trees import Explanation, NBDTExplainer, NodeMap
-from .images import ImageSource, load_image
 
 DPI = 80  # modest: figures are saved in the notebooks
 
@@ -94,7 +94,7 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
     Returns:
         The paths written, in path order.
     """
-    from ._files import atomic_paths
+    from .core._files import atomic_paths
 
     picture = load_image(image)
     if node_maps is None:

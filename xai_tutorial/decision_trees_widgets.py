@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .core.images import ImageLoadError, ImageSource, load_image
 from .decision_trees import Explanation, NBDTExplainer, NodeMap
-from .images import ImageLoadError, ImageSource, load_image
 
 
 @dataclass

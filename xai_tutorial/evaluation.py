@@ -43,8 +43,8 @@ from torch import nn
 
 from .cam import capture, class_activation_maps, find_cam_layers, upsample
 from .classification import Classifier
-from .errors import InputError
-from .images import ImageSource, load_image
+from .core.errors import InputError
+from .core.images import ImageSource, load_image
 
 #: A saliency method: ``method(classifier, inputs, class_index) -> (h, w)`` map.
 SaliencyMethod = Callable[[Classifier, "ImageSource | torch.Tensor", int], torch.Tensor]
@@ -740,7 +740,7 @@ def make_scene(seed: int, size: int = 224) -> Scene:
     Each object's longer side is 30-55% of ``size``; they never overlap; the background is a
     random light grey. The same seed gives the same scene.
     """
-    from .images import sample_image
+    from .core.images import sample_image
 
     rng = _random.Random(seed)
     background = rng.randint(170, 235)

@@ -14,9 +14,9 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .core.images import ImageSource, load_image
 from .evaluation import Curve, RandomizationStep, Scene
 from .heatmap_view import overlay, upsample
-from .images import ImageSource, load_image
 
 DPI = 72
 

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import nbdt_compat
-from ._files import atomic_path
+from .core._files import atomic_path
 from .decision_trees import (
     FASHION_CLASSES,
     FASHION_MEAN,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from .classification import model_status
-from .downloads import DOWNLOADS, CacheError, DownloadError, fetch, get_download
+from .core.downloads import DOWNLOADS, CacheError, DownloadError, fetch, get_download
 
 PACKAGES = (
     "torch", "torchvision", "numpy", "pillow", "matplotlib", "ipywidgets", "jupyterlab",

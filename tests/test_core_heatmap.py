@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from xai_tutorial import heatmap_view
-from xai_tutorial.heatmap_view import blend, colorize
+from xai_tutorial.core import heatmap
+from xai_tutorial.core.heatmap import blend, colorize
 
 
 @pytest.mark.parametrize("cmap", ["jet", "viridis", "gray", "coolwarm"])
 def test_colorize_is_matplotlibs_colormap_exactly(cmap, monkeypatch):
-    monkeypatch.setattr(heatmap_view, "_BLOCK_PIXELS", 37)  # many blocks, the last one ragged
+    monkeypatch.setattr(heatmap, "_BLOCK_PIXELS", 37)  # many blocks, the last one ragged
     rng = np.random.default_rng(0)
     values = rng.random((23, 17)).astype(np.float32)
     values[0, :4] = [0.0, 1.0, 255 / 256, 1 / 256]  # the table's edges
@@ -24,7 +24,7 @@ def test_colorize_is_matplotlibs_colormap_exactly(cmap, monkeypatch):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
 def test_blend_in_blocks_is_the_formula(alpha, monkeypatch):
-    monkeypatch.setattr(heatmap_view, "_BLOCK_PIXELS", 41)
+    monkeypatch.setattr(heatmap, "_BLOCK_PIXELS", 41)
     rng = np.random.default_rng(1)
     photo = rng.integers(0, 256, (19, 13, 3), dtype=np.uint8)
     heat = rng.integers(0, 256, (19, 13, 3), dtype=np.uint8)

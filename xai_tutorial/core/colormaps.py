@@ -1,0 +1,53 @@
+"""Colormap names to colour tables: the core's one use of matplotlib.
+
+Only ``matplotlib.colormaps`` (the registry of colour tables) is imported, lazily, never pyplot or
+a figure: a colour table is data the heatmap chain needs, not a view. The layering test allows
+this module, and only this one outside the views and widgets, to import matplotlib.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["COLORMAPS", "check_colormap", "colormap", "lookup_table"]
+
+#: The colormaps the widgets offer (any matplotlib colormap name is accepted).
+COLORMAPS: tuple[str, ...] = ("jet", "inferno", "viridis", "magma", "coolwarm", "gray")
+
+
+@cache
+def colormap(cmap: str):
+    """The matplotlib ``Colormap`` called ``cmap`` (``KeyError`` if none). Precondition: a str."""
+    import matplotlib
+
+    return matplotlib.colormaps[cmap]
+
+
+def check_colormap(cmap: object) -> str:
+    """A matplotlib colormap name (e.g. ``"jet"``, ``"viridis"``).
+
+    Raises:
+        InputError: not a colormap name.
+    """
+    if isinstance(cmap, str):
+        try:
+            colormap(cmap)
+            return cmap
+        except KeyError:
+            pass
+    raise InputError(
+        f"colormap {cmap!r}: not a matplotlib colormap (e.g. {', '.join(COLORMAPS)})"
+    )
+
+
+@cache
+def lookup_table(cmap: str) -> np.ndarray:
+    """The colormap's 256 colours as ``round(255 * rgb)``, uint8 ``(256, 3)``.
+
+    Precondition: ``cmap`` passed :func:`check_colormap`."""
+    colours = colormap(cmap)(np.arange(256))[:, :3]
+    return (colours * 255).round().astype(np.uint8)

@@ -1,0 +1,456 @@
+"""The one explicit download step (lesson 00): weights that do not ship with the package.
+
+Nothing else in the package touches the network for weights. :func:`fetch` downloads with a
+progress bar into a temporary file beside its destination, checks the SHA-256, and only then moves
+it into place together with a ``.sha256.json`` record of the verified download, so an interrupted
+or corrupt download leaves nothing behind (SIGINT, SIGTERM and SIGHUP included).
+
+Only what was verified is trusted. :meth:`Download.state` is ``"cached"`` only for a file whose
+SHA-256 matches the hash known in advance (torchvision's file names carry a prefix of it), or,
+where none is known (nbdt's released checkpoints publish none), the hash recorded by a completed,
+verified download. A file with no usable record is ``"unverified"`` and a mismatch ``"corrupt"``:
+neither is loaded, and :func:`fetch` downloads both again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ._files import os_reason, publish, stale_partials, temporary_beside
+from ._network import reason, redact
+from .errors import CacheError, DownloadError
+
+#: Seconds to wait for a download server before giving up.
+DOWNLOAD_TIMEOUT = 30.0
+
+
+
+
+def cache_dir() -> Path:
+    """This package's download folder: ``$XAI_TUTORIAL_CACHE`` or ``~/.cache/xai-tutorial``."""
+    env = os.environ.get("XAI_TUTORIAL_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "xai-tutorial"
+
+
+def torch_hub_checkpoints() -> Path:
+    """torch's hub checkpoint folder (``$TORCH_HOME/hub/checkpoints``), where torchvision looks."""
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file the tutorial can fetch: where from, where to, and how to check it.
+
+    Attributes:
+        name: the name used by ``python -m xai_tutorial fetch NAME``.
+        url: where the file is downloaded from.
+        folder: returns the destination folder (evaluated at call time, so env vars apply).
+        description: one line for listings.
+        sha256: the full expected SHA-256, when known.
+        sha256_prefix: the leading hex digits of the SHA-256 (torch hub's file-name convention).
+    """
+
+    name: str
+    url: str
+    folder: Callable[[], Path]
+    description: str
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return Path(self.url.split("#", 1)[0].split("?", 1)[0]).name
+
+    @property
+    def path(self) -> Path:
+        return self.folder() / self.filename
+
+    @property
+    def record_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".sha256.json")
+
+    def is_cached(self) -> bool:
+        """Whether a verified copy is cached: ``state() == "cached"``."""
+        return self.state() == "cached"
+
+    def state(self) -> str:
+        """``"cached"`` (present and verified), ``"corrupt"`` (its hash does not match),
+        ``"unverified"`` (present, but no known or recorded hash to check it against) or
+        ``"not downloaded"``: what listings show and what default choices rely on (no network).
+
+        Raises:
+            CacheError: the cache path itself cannot be examined (e.g. a name too long).
+        """
+        return _inspect(self)[0]
+
+
+def _looks_at(item: Download) -> os.stat_result | None:
+    """``stat`` of the cached file, ``None`` when absent; a CacheError for unusable paths."""
+    try:
+        return os.stat(item.path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise CacheError(
+            f"{item.name}: cannot look at {item.path} ({os_reason(exc)})"
+        ) from None
+
+
+def _recorded(item: Download) -> tuple[str, int | None] | None:
+    """The SHA-256 and size recorded by a verified download, or ``None`` when there is no usable
+    record (missing, unreadable, not JSON, a folder, or a null/empty/malformed hash)."""
+    try:
+        record = json.loads(item.record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    digest, size = record.get("sha256"), record.get("size")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    return digest, size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
+def _inspect(item: Download) -> tuple[str, str]:
+    """The item's state and, for a state other than cached, why."""
+    info = _looks_at(item)
+    if info is None:
+        return "not downloaded", f"{item.path} does not exist"
+    if not stat.S_ISREG(info.st_mode):
+        return "corrupt", f"{item.path} is not a regular file"
+    recorded = _recorded(item)
+    if not (item.sha256 or item.sha256_prefix):
+        if recorded is None:
+            return "unverified", (
+                f"{item.path} has no record of a verified download ({item.record_path.name} "
+                "is missing or unreadable)"
+            )
+        if recorded[1] is not None and recorded[1] != info.st_size:
+            return "corrupt", (
+                f"{item.path} is {info.st_size:,} bytes, not the {recorded[1]:,} downloaded"
+            )
+    try:
+        actual = sha256_of(item.path)
+    except OSError as exc:
+        return "unverified", f"{item.path} cannot be read ({os_reason(exc)})"
+    if item.sha256:
+        expected, ok = item.sha256, actual == item.sha256
+    elif item.sha256_prefix:
+        expected, ok = item.sha256_prefix, actual.startswith(item.sha256_prefix)
+    else:
+        assert recorded is not None
+        expected, ok = recorded[0], actual == recorded[0]
+    if ok:
+        return "cached", ""
+    return "corrupt", (
+        f"{item.path} has SHA-256 {actual[:16]}..., which does not match the download's "
+        f"({expected[:16]}...)"
+    )
+
+
+def _resnet18() -> Download:
+    from torch.hub import HASH_REGEX
+    from torchvision.models import ResNet18_Weights
+
+    url = ResNet18_Weights.IMAGENET1K_V1.url
+    match = HASH_REGEX.search(Path(urlsplit(url).path).name)
+    return Download(
+        name="resnet18",
+        url=url,
+        folder=torch_hub_checkpoints,
+        description="torchvision ResNet-18 ImageNet weights (the 2020 tutorial's model, 45 MB)",
+        sha256_prefix=match.group(1) if match else None,
+    )
+
+
+_NBDT_RELEASE = "https://github.com/alvinwan/neural-backed-decision-trees/releases/download/0.0.1/"
+
+
+def _nbdt_cifar10() -> Download:
+    return Download(
+        name="nbdt_cifar10",
+        url=_NBDT_RELEASE
+        + "ckpt-CIFAR10-wrn28_10_cifar10-induced-wrn28_10_cifar10-SoftTreeSupLoss.pth",
+        folder=lambda: cache_dir() / "nbdt",
+        description="nbdt's WideResNet-28-10 CIFAR-10 NBDT checkpoint (the tutorial's, 140 MB)",
+    )
+
+
+#: Everything ``fetch`` knows, by name. Values are factories so nothing heavy runs at import.
+DOWNLOADS: dict[str, Callable[[], Download]] = {
+    "resnet18": _resnet18,
+    "nbdt_cifar10": _nbdt_cifar10,
+}
+
+
+def get_download(name: str) -> Download:
+    try:
+        return DOWNLOADS[name]()
+    except KeyError:
+        raise DownloadError(
+            f"{name!r}: nothing to fetch by that name; choose one of {', '.join(DOWNLOADS)}"
+        ) from None
+
+
+_HASHES: dict[tuple[object, ...], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, hashed once per process while the file is unchanged (same device,
+    inode, size, mtime and ctime)."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        key = (os.fspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+               info.st_ctime_ns)
+        if key in _HASHES:
+            return _HASHES[key]
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def _check_hash(item: Download, actual: str) -> None:
+    if item.sha256 and actual != item.sha256:
+        raise DownloadError(
+            f"{item.name}: downloaded file has SHA-256 {actual[:16]}..., expected "
+            f"{item.sha256[:16]}...; nothing was saved"
+        )
+    if item.sha256_prefix and not actual.startswith(item.sha256_prefix):
+        raise DownloadError(
+            f"{item.name}: downloaded file has SHA-256 {actual[:16]}..., expected it to start "
+            f"with {item.sha256_prefix}; nothing was saved"
+        )
+
+
+def verify(item: Download) -> Path:
+    """Return the path of a cached file whose hash was verified (:meth:`Download.state`).
+
+    Raises:
+        CacheError: the file is missing, unverified (no known or recorded hash) or corrupt.
+    """
+    state, why = _inspect(item)
+    if state == "cached":
+        return item.path
+    run = f"`python -m xai_tutorial fetch {item.name}`"
+    if state == "not downloaded":
+        raise CacheError(
+            f"{item.name}: not downloaded yet ({item.path}); run {run} or notebook 00 while online"
+        )
+    if state == "unverified":
+        raise CacheError(f"{item.name}: unverified, so not used: {why}; run {run} to download a "
+                         "verified copy")
+    raise CacheError(f"{item.name}: corrupt: {why}; run {run} to download it again")
+
+
+class _Interrupted(BaseException):
+    """SIGTERM or SIGHUP during a download: unwinds (removing the partial files), then the signal
+    is delivered again with the handler that was there before."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextmanager
+def _cleanup_on_signals(name: str) -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into an exception inside the block (SIGINT already raises
+    KeyboardInterrupt), so ``finally`` clauses remove partial files; re-deliver it afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, object] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Interrupted(signum)
+
+    for sig in _SIGNALS:
+        old = signal.getsignal(sig)
+        if old in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = old
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+        previous.clear()
+
+    try:
+        yield
+    except _Interrupted as exc:
+        restore()
+        os.kill(os.getpid(), exc.signum)  # the previous handler (default: terminate) runs now
+        raise DownloadError(
+            f"{name}: interrupted by signal {exc.signum}; nothing was saved"
+        ) from None
+    finally:
+        restore()
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP/SIGINT back while the checkpoint and its record move into place."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {*_SIGNALS, signal.SIGINT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _where(url: str) -> str:
+    """The host (and port) of ``url`` without credentials, for messages."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        return f"{host}:{parts.port}" if parts.port else host or redact(url)
+    except ValueError:
+        return redact(url)
+
+
+def _make_folder(folder: Path, item: Download) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    created: list[Path] = []
+    current = folder
+    while not os.path.lexists(current) and current != current.parent:
+        created.append(current)
+        current = current.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"{item.name}: cannot create the folder {exc.filename or folder} "
+            f"({os_reason(exc)}); nothing was downloaded"
+        ) from None
+    return created
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def fetch(
+    name: str | Download,
+    *,
+    progress: bool = True,
+    timeout: float = DOWNLOAD_TIMEOUT,
+    force: bool = False,
+) -> Path:
+    """Download one file into its cache folder, verified, and return its path.
+
+    The bytes go to a temporary file beside the destination, and its ``.sha256.json`` record (size,
+    hash, URL) to another; only a complete download whose SHA-256 matches is moved into place, the
+    old record removed first and the new one moved last, so a crash in between leaves a file that
+    counts as unverified, never one trusted without its record. A file already cached and verified
+    is returned as it is; an unverified or corrupt one is downloaded again. SIGINT, SIGTERM and
+    SIGHUP during the download remove the temporary files; leftovers of a killed process are
+    removed by the next fetch, and folders created by a failed fetch are removed again.
+
+    Args:
+        name: a key of :data:`DOWNLOADS`, or a :class:`Download`.
+        progress: show a progress bar (tqdm; a widget in Jupyter).
+        timeout: seconds to wait for the server to connect or send more data.
+        force: download again even when a verified copy is cached.
+
+    Raises:
+        DownloadError: the server could not be reached or answered with an error, the transfer
+            was cut short or stalled, the hash did not match, or the cache folder cannot be
+            written. The message names the download and nothing is left in the cache.
+    """
+    item = name if isinstance(name, Download) else get_download(name)
+    try:
+        if not force and item.state() == "cached":
+            return item.path
+    except CacheError as exc:  # the cache path itself is unusable
+        raise DownloadError(f"{exc}; nothing was downloaded") from None
+    with _cleanup_on_signals(item.name):
+        created = _make_folder(item.path.parent, item)
+        try:
+            for leftover in stale_partials(item.path) + stale_partials(item.record_path):
+                leftover.unlink(missing_ok=True)
+            for target in (item.path, item.record_path):
+                if target.is_dir():
+                    raise DownloadError(
+                        f"{item.name}: {target} is a folder, where the download must go; "
+                        "remove it and fetch again; nothing was downloaded"
+                    )
+            _download(item, progress=progress, timeout=timeout)
+        except OSError as exc:
+            _remove_empty(created)
+            raise DownloadError(
+                f"{item.name}: cannot write in {exc.filename or item.path.parent} "
+                f"({os_reason(exc)}); nothing was saved"
+            ) from None
+        except BaseException:  # including SIGINT, SIGTERM and SIGHUP
+            _remove_empty(created)
+            raise
+    return item.path
+
+
+def _download(item: Download, *, progress: bool, timeout: float) -> None:
+    import pooch
+    import requests
+    import urllib3
+
+    partial = record_partial = None
+    try:
+        partial = temporary_beside(item.path)
+        record_partial = temporary_beside(item.record_path)
+        downloader = pooch.HTTPDownloader(progressbar=progress, timeout=timeout, stream=True)
+        try:
+            downloader(item.url, str(partial), None)
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            raise DownloadError(
+                f"{item.name}: {_where(item.url)} answered HTTP {status} for "
+                f"{redact(item.url)}; nothing was saved"
+            ) from None
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            why = reason(exc, timeout)
+            if "closed before" in why:
+                why = f"the transfer was cut short ({why})"
+            elif why in ("could not connect",) or "refused" in why or "resolved" in why:
+                why = f"cannot reach {_where(item.url)} (offline?): {why}"
+            elif "did not answer" in why:
+                why = f"{_where(item.url)} did not answer within {timeout:g} s"
+            raise DownloadError(
+                f"{item.name}: {why}; nothing was saved ({redact(item.url)})"
+            ) from None
+        actual = sha256_of(partial)
+        _check_hash(item, actual)
+        size = partial.stat().st_size
+        record = {"name": item.name, "url": redact(item.url), "size": size, "sha256": actual}
+        record_partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        with _signals_blocked():
+            item.record_path.unlink(missing_ok=True)  # an old record never vouches for new bytes
+            publish(partial, item.path)
+            publish(record_partial, item.record_path)
+    finally:
+        for leftover in (partial, record_partial):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""The package's user-facing errors: what a learner or the CLI can cause, not a bug.
+
+Every error a user can cause derives from :class:`TutorialError` (exported as
+``xai_tutorial.TutorialError``); the CLI prints any of them as one ``error: ...`` line, and
+anything else that escapes is a bug and keeps its traceback. The family:
+
+* :class:`InputError` (also a ``ValueError``): a value given to the package is not acceptable
+  (a class, an option, a tensor, a layer name); :class:`UnknownNameError` for a name that must be
+  one of a registry's keys; :class:`ImageLoadError` for a photo source that cannot be read;
+* :class:`DownloadError` and :class:`CacheError` (also ``RuntimeError``\\ s, as they were): a
+  download that failed, a cache that holds nothing usable.
+
+Every message names the input and says what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class TutorialError(Exception):
+    """Base of every error a user of the package can cause (printed by the CLI as one line)."""
+
+
+class InputError(TutorialError, ValueError):
+    """A value given to the package (a name, a class, an option, an input) is not acceptable."""
+
+
+class UnknownNameError(InputError):
+    """A name that must be one of a registry's keys is not; the message lists the choices."""
+
+    def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
+        self.kind, self.name, self.choices = kind, name, tuple(choices)
+        super().__init__(f"{name!r}: no such {kind}; choose one of {', '.join(self.choices)}")
+
+
+class ImageLoadError(InputError):
+    """An image source could not be turned into an RGB picture; the message says which and why."""
+
+
+class DownloadError(TutorialError, RuntimeError):
+    """A download failed (network, HTTP status, size or hash); nothing was cached."""
+
+
+class CacheError(TutorialError, RuntimeError):
+    """A needed file is not in the cache, or the cache holds no usable copy of it."""

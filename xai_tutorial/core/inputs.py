@@ -1,0 +1,177 @@
+"""One check per concept: each raises one :class:`~xai_tutorial.errors.InputError` with one message.
+
+The API, the widgets and the CLI all call these, so a bad class, alpha, scale, ``k`` or input
+tensor reads the same wherever it is given. (The colormap check needs matplotlib, so it lives in
+:func:`xai_tutorial.heatmap_view.check_colormap`.)
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import numbers
+import re
+import sys
+from collections.abc import Sequence
+
+from .errors import InputError
+
+#: How raw maps can be mapped to [0, 1] for display (see :func:`xai_tutorial.cam.scale_maps`).
+SCALES: tuple[str, ...] = ("minmax", "shared")
+
+
+def _integer(value: object) -> int | None:
+    """``value`` as a Python int if it is an integer (Python, numpy, 0-d integer tensor)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):  # int, numpy integers
+        return int(value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.ndarray) and value.ndim == 0 and (
+        value.dtype.kind in "iu"
+    ):
+        return int(value)
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch is imported
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.ndim == 0 and not value.is_floating_point() and not value.is_complex() and (
+            value.dtype != torch.bool
+        ):
+            return int(value.item())
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
+
+
+def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[str]:
+    """Class names close to ``wanted``: names sharing a word, else similar spellings.
+
+    First the names that contain a word of ``wanted`` as a whole word: ``"cat"`` offers
+    ``"tiger cat"``, ``"Persian cat"``, ``"Siamese cat"``, ``"Egyptian cat"`` (not ``"crate"``).
+    If there are none, names with a word starting with a word of ``wanted`` (3+ letters):
+    ``"dalmat"`` offers ``"dalmatian"``. If there are still none, ``difflib`` similarity
+    (ratio >= 0.6) finds misspellings: ``"espreso"`` offers ``"espresso"``. At most ``n`` names.
+    """
+    query = _words(wanted)
+    lowered = [c.lower() for c in categories]
+    exact, prefix = [], []
+    for name, low in zip(categories, lowered, strict=True):
+        words = _words(low)
+        if any(q in words for q in query):
+            exact.append(name)
+        elif any(len(q) >= 3 and w.startswith(q) for q in query for w in words):
+            prefix.append(name)
+    found = exact or prefix
+    if not found:
+        close = difflib.get_close_matches(wanted.strip().lower(), lowered, n=n, cutoff=0.6)
+        found = [categories[lowered.index(c)] for c in close]
+    return list(dict.fromkeys(found))[:n]
+
+
+def check_class(choice: object, categories: Sequence[str], *, owner: str = "the model") -> int:
+    """The class index that ``choice`` names.
+
+    Accepts a Python int, a numpy integer or a 0-d integer tensor (an index in
+    ``0 .. len(categories) - 1``), or a label (case-insensitive, surrounding spaces ignored).
+
+    Raises:
+        InputError: anything else, an index out of range, or an unknown label (the message then
+            offers similar names, see :func:`suggest_labels`).
+    """
+    count = len(categories)
+    if isinstance(choice, str):
+        lowered = [c.lower() for c in categories]
+        wanted = choice.strip().lower()
+        if wanted and wanted in lowered:
+            return lowered.index(wanted)
+        close = suggest_labels(choice, categories)
+        hint = "; close matches: " + ", ".join(repr(c) for c in close) if close else ""
+        raise InputError(f"class {choice!r}: no class of {owner} has that name{hint}")
+    index = _integer(choice)
+    if index is None:
+        raise InputError(
+            f"class {choice!r}: give a class index (a whole number) or a class name, "
+            f"not a {type(choice).__name__}"
+        )
+    if not 0 <= index < count:
+        raise InputError(f"class {index}: out of range, {owner} has classes 0..{count - 1}")
+    return index
+
+
+def check_alpha(alpha: object) -> float:
+    """The heatmap opacity as a float in [0, 1] (0 = photo only, 1 = heatmap only)."""
+    message = f"alpha {alpha!r}: must be a number between 0 (photo only) and 1 (heatmap only)"
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise InputError(message)
+    value = float(alpha)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise InputError(message)
+    return value
+
+
+def check_scale(scale: object) -> str:
+    """One of :data:`SCALES`."""
+    if scale not in SCALES:
+        raise InputError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
+    return str(scale)
+
+
+def check_k(k: object, count: int) -> int:
+    """A number of top classes, a whole number in ``1 .. count``."""
+    value = _integer(k)
+    if value is None or not 1 <= value <= count:
+        raise InputError(f"k {k!r}: must be a whole number between 1 and {count}")
+    return value
+
+
+def check_batch(x: object, *, channels: int = 3, single: bool = True) -> object:
+    """A preprocessed image tensor: ``(1, channels, H, W)`` (or ``(N, channels, H, W)`` when
+    ``single`` is false) with ``H, W >= 1``, floating point."""
+    torch = sys.modules.get("torch")
+    lead = "1" if single else "N"
+    if torch is None or not isinstance(x, torch.Tensor):
+        raise InputError(f"expected a ({lead}, {channels}, H, W) tensor, got a "
+                         f"{type(x).__name__}")
+    if x.ndim != 4 or (single and x.shape[0] != 1) or x.shape[1] != channels or 0 in x.shape:
+        what = f"one {channels}-channel image" if single else f"{channels}-channel images"
+        raise InputError(
+            f"expected a ({lead}, {channels}, H, W) tensor ({what}), got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise InputError(f"expected a float tensor, got {x.dtype}")
+    return x
+
+
+def check_classes(classes: object, categories: Sequence[str], count: int, *,
+                  owner: str = "the model") -> list[int]:
+    """Class indices from ``classes``: ``None`` (all ``count``), one class, or a sequence.
+
+    Every entry goes through :func:`check_class` (indices as ints, numpy integers or 0-d integer
+    tensors; names; never ``True``/``False``). ``categories`` name the classes when they match
+    ``count``; otherwise indices only are accepted.
+
+    Raises:
+        InputError: an empty list, more entries than the model has classes, or a bad entry.
+    """
+    if classes is None:
+        return list(range(count))
+    names = categories if len(categories) == count else [str(i) for i in range(count)]
+    if _single(classes):
+        return [check_class(classes, names, owner=owner)]
+    size = len(classes) if hasattr(classes, "__len__") else None  # type: ignore[arg-type]
+    if size is not None and size > count:
+        raise InputError(f"classes: {size:,} entries, more than the {count} classes of {owner}")
+    items = list(itertools.islice(classes, count + 1))  # type: ignore[call-overload]
+    if not items:
+        raise InputError("classes: give at least one class (or None for all)")
+    if len(items) > count:
+        raise InputError(f"classes: more entries than the {count} classes of {owner}")
+    return [check_class(c, names, owner=owner) for c in items]
+
+
+def _single(value: object) -> bool:
+    """One class rather than a collection: a str, a number, or a 0-d array or tensor."""
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return True
+    return getattr(value, "ndim", None) == 0
