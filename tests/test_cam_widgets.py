@@ -163,3 +163,40 @@ def test_view_explains_an_uploaded_photo(counted):
                      "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
     assert "Could not use that photo" in upload_row.children[1].value
     assert view.explorer.class_index == 967 and len(calls) == 2
+
+
+def test_the_explorer_shows_any_registered_method(counted):
+    """A toy method registered here: one model call per (method, class), then re-blending."""
+    from xai_tutorial.core.saliency import register_method, unregister_method
+
+    classifier, calls = counted
+
+    def brightness(classifier, x, class_index):
+        with torch.no_grad():
+            classifier.model(x)
+        return x[0].mean(0) * (1 + class_index % 2)
+
+    register_method("brightness", brightness)
+    try:
+        view = cam_explorer(classifier, "chelsea")
+        explorer = view.explorer
+        scale, method = view.children[2].children
+        assert "brightness" in method.options and "grad_cam" in method.options
+        assert len(calls) == 1
+        method.value = "brightness"
+        assert len(calls) == 2 and explorer.model_calls == 2
+        assert "brightness map of Egyptian cat" in view.children[3].value
+        raw = explorer.raw_map()
+        assert raw.shape == (224, 336)  # the model input's size: 300x451 resized to 224 high
+        picture = view.children[4].value
+        explorer.set_alpha(0.9)
+        explorer.render()
+        assert len(calls) == 2  # cached
+        scale.value = "shared"  # the top-5 classes' maps fix the range: 5 more calls at most
+        assert view.children[4].value != picture and len(calls) <= 7
+        method.value = "cam"
+        assert "Class Activation Map of" in view.children[3].value
+        with pytest.raises(InputError, match="no such saliency method"):
+            explorer.set_method("nope")
+    finally:
+        unregister_method("brightness")

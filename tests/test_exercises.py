@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
+
+import xai_tutorial
 
 from xai_tutorial.exercises import Exercise, Outcome, expect
 
@@ -70,7 +73,26 @@ def test_a_check_cell_shows_its_line_once(capsys):
     assert data == {} and capsys.readouterr().out == "✓ Double it: correct!\n"
 
 
-@pytest.mark.parametrize("lesson", ["classification_exercises", "cam_exercises"])
+#: Every lesson's exercise module, found by name: a new lesson's exercises are covered too.
+LESSON_EXERCISES = sorted(
+    p.stem for p in (Path(xai_tutorial.__file__).parent).glob("*_exercises.py")
+)
+
+
+def test_every_lesson_has_an_exercise_module():
+    assert len(LESSON_EXERCISES) >= 4, LESSON_EXERCISES
+
+
+@pytest.mark.parametrize("lesson", LESSON_EXERCISES)
+def test_every_lesson_lists_its_exercises(lesson):
+    module = importlib.import_module(f"xai_tutorial.{lesson}")
+    listed = module.EXERCISES
+    defined = [v for v in vars(module).values() if isinstance(v, Exercise)]
+    assert isinstance(listed, tuple) and len(listed) >= 3
+    assert {id(e) for e in listed} == {id(e) for e in defined}, "an Exercise is not listed"
+
+
+@pytest.mark.parametrize("lesson", LESSON_EXERCISES)
 def test_every_lesson_exercise_has_a_hint_and_a_solution(lesson, capsys):
     exercises = importlib.import_module(f"xai_tutorial.{lesson}").EXERCISES
     for exercise in exercises:

@@ -12,11 +12,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .cam import Scale
 from .core._files import atomic_paths
+from .core.heatmap import HeatmapStyle, Scale, heatmap_overlay, shared_reference
 from .core.images import ImageSource, load_image
-from .core.inputs import check_alpha, check_scale
-from .heatmap_view import add_colorbar, check_colormap, heatmap_overlay, shared_reference
+from .heatmap_view import add_colorbar, check_colormap
 
 __all__ = ["plot_overlays", "plot_raw_map", "save_cam"]
 
@@ -60,8 +59,8 @@ def plot_overlays(
     """
     from matplotlib.figure import Figure
 
-    alpha, scale = check_alpha(alpha), check_scale(scale)  # type: ignore[assignment]
-    check_colormap(cmap)
+    style = HeatmapStyle(alpha=alpha, cmap=cmap, scale=scale)  # checked once, used per map
+    scale = style.scale
     picture = load_image(image)
     if scale == "shared" and reference is None:
         reference = shared_reference(list(maps.values()))
@@ -73,8 +72,7 @@ def plot_overlays(
                     layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for ax, (title, map_) in zip(axes, maps.items(), strict=False):
-        _, blended = heatmap_overlay(picture, map_, scale=scale, reference=reference,
-                                     alpha=alpha, cmap=cmap)
+        _, blended = heatmap_overlay(picture, map_, reference=reference, style=style)
         ax.imshow(blended)
         ax.set_title(title)
         ax.axis("off")
@@ -93,25 +91,27 @@ def save_cam(
     raw_map: torch.Tensor,
     out_dir: str | Path = ".",
     *,
-    scale: Scale = "minmax",
+    scale: Scale | None = None,
     reference: torch.Tensor | None = None,
-    alpha: float = 0.5,
-    cmap: str = "jet",
+    alpha: float | None = None,
+    cmap: str | None = None,
+    style: HeatmapStyle | None = None,
 ) -> tuple[Path, Path]:
     """Write the tutorial's ``heatmap.jpg`` and ``combined.jpg`` at the image's size.
 
-    ``raw_map`` goes through :func:`~xai_tutorial.heatmap_view.heatmap_overlay`. Both files are
-    written together or not at all: the targets are checked first, both are written to temporary
-    files beside them, then both are moved into place; on any failure nothing new is left.
+    ``raw_map`` goes through :func:`~xai_tutorial.core.heatmap.heatmap_overlay` with ``style``
+    (or ``scale``/``alpha``/``cmap``, checked into one before any work). Both files are written
+    together or not at all: the targets are checked first, both are written to temporary files
+    beside them, then both are moved into place; on any failure nothing new is left.
 
     Returns:
         The paths of ``heatmap.jpg`` and ``combined.jpg``.
     """
+    style = HeatmapStyle.of(style, scale=scale, alpha=alpha, cmap=cmap)
     out = Path(out_dir)
     targets = (out / "heatmap.jpg", out / "combined.jpg")
-    picture = load_image(image)
-    heat, combined = heatmap_overlay(picture, raw_map, scale=scale, reference=reference,
-                                     alpha=alpha, cmap=cmap)
+    picture = load_image(image)  # free for a photo the caller loaded already
+    heat, combined = heatmap_overlay(picture, raw_map, reference=reference, style=style)
 
     with atomic_paths(*targets) as partials:
         for array, partial in zip((heat, combined), partials, strict=True):

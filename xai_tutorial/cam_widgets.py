@@ -1,11 +1,14 @@
-"""Lesson 02's interactive CAM explorer: a plain model object plus an ipywidgets view.
+"""Lesson 02's interactive saliency explorer: a plain model object plus an ipywidgets view.
 
-:class:`CAMExplorer` runs the network once, keeps every class's raw map, and re-blends cached
-arrays when a control changes, so moving a slider never calls the model. Every stage comes from
-:mod:`xai_tutorial.heatmap_view` (scale -> upsample -> colour -> blend); the explorer only caches
-them: ``map01`` per (class, scale), ``heat`` per (class, scale, colormap), and blends on each
-render. :func:`cam_explorer` puts widgets on top of it; everything a test needs is on the model
-object, no browser required.
+:class:`CAMExplorer` runs the network once, keeps every class's raw CAM, and re-blends cached
+arrays when a control changes, so moving a slider never calls the model. Any other registered
+saliency method (:func:`xai_tutorial.saliency_methods`: Grad-CAM, occlusion, the controls, and
+whatever a lesson or a learner registers) can be picked too; its map is computed once per
+(method, class) through :func:`xai_tutorial.saliency_map` and cached. Every stage comes from
+:mod:`xai_tutorial.core.heatmap` (scale -> upsample -> colour -> blend); the explorer only caches
+them: ``map01`` per (method, class, scale), ``heat`` per (method, class, scale, colormap), and
+blends on each render. :func:`cam_explorer` puts widgets on top of it; everything a test needs
+is on the model object, no browser required.
 
 The explorer also follows the shared photo protocol of :mod:`xai_tutorial.widgets`
 (``classify(source)``, ``headline``, ``figure()``), so ``photo_upload_view`` can feed it a
@@ -23,10 +26,12 @@ from PIL import Image
 
 from .cam import CAMResult, class_activation_maps
 from .classification import Classifier, Prediction
+from .core.colormaps import COLORMAPS, check_colormap
 from .core.errors import InputError
+from .core.heatmap import DEFAULT_CMAP, blend, colorize, map_to_size, shared_reference
 from .core.images import ImageLoadError, ImageSource, load_image
 from .core.inputs import SCALES, check_alpha, check_class, check_k, check_scale
-from .heatmap_view import COLORMAPS, blend, check_colormap, colorize, map_to_size
+from .core.saliency import get_method, model_input, saliency_map, saliency_methods
 
 __all__ = ["COLORMAPS", "CAMExplorer", "cam_explorer"]
 
@@ -36,7 +41,7 @@ class CAMExplorer:
     """State and rendering of the CAM explorer.
 
     Every option is checked when the explorer is built, with the same checks as the API and the
-    CLI (:mod:`xai_tutorial.validation`).
+    CLI (:mod:`xai_tutorial.core.inputs`).
 
     Attributes:
         classifier: the model whose evidence is shown.
@@ -46,7 +51,9 @@ class CAMExplorer:
             a label; default the top prediction.
         alpha: heatmap opacity, 0 = photo only, 1 = heatmap only.
         cmap: a matplotlib colormap name.
-        scale: ``"minmax"`` (each map on its own) or ``"shared"`` (one range for all classes).
+        scale: ``"minmax"`` (each map on its own) or ``"shared"`` (one range for all classes:
+            CAM's all 1000 from its one pass; for another method, the top ``k`` classes' maps).
+        method: a registered saliency method (default ``"cam"``).
     """
 
     classifier: Classifier
@@ -54,14 +61,17 @@ class CAMExplorer:
     k: int = 5
     class_index: int | str | None = None
     alpha: float = 0.5
-    cmap: str = "jet"
+    cmap: str = DEFAULT_CMAP
     scale: str = "minmax"
+    method: str = "cam"
     result: CAMResult = field(init=False)
     model_calls: int = field(init=False, default=0)
     error: str = field(init=False, default="")
     _photo: np.ndarray = field(init=False, repr=False)
-    _maps01: dict[tuple[int, str], torch.Tensor] = field(init=False, repr=False)
-    _heat: dict[tuple[int, str, str], np.ndarray] = field(init=False, repr=False)
+    _x: torch.Tensor = field(init=False, repr=False)
+    _raw: dict[tuple[str, int], torch.Tensor] = field(init=False, repr=False)
+    _maps01: dict[tuple[str, int, str], torch.Tensor] = field(init=False, repr=False)
+    _heat: dict[tuple[str, int, str, str], np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         categories = self.classifier.categories
@@ -69,17 +79,19 @@ class CAMExplorer:
         self.alpha = check_alpha(self.alpha)
         self.cmap = check_colormap(self.cmap)
         self.scale = check_scale(self.scale)
+        self.method = self._checked_method(self.method)
         wanted = None if self.class_index is None else self.class_index_of(self.class_index)
         self._load(self.image)
         self.class_index = self.top[0].index if wanted is None else wanted
 
     def _load(self, source: ImageSource) -> None:
         picture = load_image(source)
-        result = class_activation_maps(self.classifier, picture)  # all classes, one pass
+        x = model_input(self.classifier, picture)
+        result = class_activation_maps(self.classifier, x)  # all classes, one pass
         self.model_calls += 1
-        self.image, self.result = picture, result
+        self.image, self.result, self._x = picture, result, x
         self._photo = np.asarray(picture)
-        self._maps01, self._heat = {}, {}
+        self._raw, self._maps01, self._heat = {}, {}, {}
 
     # -- the shared photo protocol (widgets.photo_upload_view) ---------------------------------
 
@@ -98,7 +110,7 @@ class CAMExplorer:
     def headline(self) -> str:
         if self.error:
             return f"Could not use that photo: {self.error}"
-        return f"Class Activation Map of {self.label}"
+        return self.title
 
     def figure(self) -> Image.Image:
         """The overlay now on screen as a picture."""
@@ -132,6 +144,15 @@ class CAMExplorer:
     def set_scale(self, scale: str) -> None:
         self.scale = check_scale(scale)
 
+    def set_method(self, method: str) -> None:
+        """Show another registered saliency method (its maps are computed when first shown)."""
+        self.method = self._checked_method(method)
+
+    @staticmethod
+    def _checked_method(method: object) -> str:
+        get_method(method)  # UnknownNameError (an InputError) listing the methods
+        return str(method)
+
     # -- rendering -----------------------------------------------------------------------------
 
     @property
@@ -145,19 +166,48 @@ class CAMExplorer:
             f"{len(probabilities)})"
         )
 
+    @property
+    def title(self) -> str:
+        """What the picture shows: the method's name and the class."""
+        name = "Class Activation Map" if self.method == "cam" else f"{self.method} map"
+        return f"{name} of {self.label}"
+
+    def raw_map(self, index: int | None = None) -> torch.Tensor:
+        """The raw map of class ``index`` (default: the shown class) by the shown method.
+
+        CAM's come from the one forward pass made for the photo; another method's is computed
+        by :func:`~xai_tutorial.saliency_map` the first time it is asked for (one model call,
+        counted in :attr:`model_calls`), then cached.
+        """
+        index = int(self.class_index if index is None else index)  # type: ignore[arg-type]
+        if self.method == "cam":
+            return self.result.maps[index]
+        key = (self.method, index)
+        if key not in self._raw:
+            self._raw[key] = saliency_map(self.classifier, self._x, index, self.method).values
+            self.model_calls += 1
+        return self._raw[key]
+
+    def _reference(self) -> torch.Tensor:
+        """The shared range: all CAMs, or the top-``k`` classes' maps of another method."""
+        if self.method == "cam":
+            return self.result.maps
+        return shared_reference([self.raw_map(p.index) for p in self.top] + [self.raw_map()])
+
     def map01(self) -> torch.Tensor:
-        """The shown class's map scaled to [0, 1] and upsampled to the photo (cached)."""
-        key = (int(self.class_index), self.scale)  # type: ignore[arg-type]
+        """The shown map scaled to [0, 1] and upsampled to the photo (cached)."""
+        key = (self.method, int(self.class_index), self.scale)  # type: ignore[arg-type]
         if key not in self._maps01:
-            raw, size = self.result.maps[key[0]], self._photo.shape[:2]
+            raw, size = self.raw_map(), self._photo.shape[:2]
+            reference = self._reference() if self.scale == "shared" else None
             self._maps01[key] = map_to_size(
-                raw, size, scale=self.scale, reference=self.result.maps  # type: ignore[arg-type]
+                raw, size, scale=self.scale, reference=reference  # type: ignore[arg-type]
             )
         return self._maps01[key]
 
     def heat(self) -> np.ndarray:
-        """The shown map coloured (cached per class, scale and colormap)."""
-        key = (int(self.class_index), self.scale, self.cmap)  # type: ignore[arg-type]
+        """The shown map coloured (cached per method, class, scale and colormap)."""
+        key = (self.method, int(self.class_index), self.scale, self.cmap)  # type: ignore[arg-type]
         if key not in self._heat:
             self._heat[key] = colorize(self.map01(), self.cmap)
         return self._heat[key]
@@ -211,13 +261,15 @@ def cam_explorer(
     cmap = widgets.Dropdown(options=tuple(dict.fromkeys((explorer.cmap, *COLORMAPS))),
                             value=explorer.cmap, description="colormap:")
     scale = widgets.ToggleButtons(options=SCALES, value=explorer.scale, description="scale:")
+    method = widgets.Dropdown(options=saliency_methods(), value=explorer.method,
+                              description="method:")
     caption = widgets.HTML()
     picture = widgets.Image(format="png")
     error = widgets.HTML()
 
     def refresh() -> None:
         picture.value = explorer.render_png()
-        caption.value = f"<b>Class Activation Map of {explorer.label}</b>"
+        caption.value = f"<b>{explorer.title}</b>"
 
     def guarded(handler):
         def run(change: dict) -> None:
@@ -236,9 +288,10 @@ def cam_explorer(
     alpha.observe(guarded(explorer.set_alpha), names="value")
     cmap.observe(guarded(explorer.set_cmap), names="value")
     scale.observe(guarded(explorer.set_scale), names="value")
+    method.observe(guarded(explorer.set_method), names="value")
     refresh()
-    rows = [widgets.HBox([top_choice, search]), widgets.HBox([alpha, cmap]), scale, caption,
-            picture, error]
+    rows = [widgets.HBox([top_choice, search]), widgets.HBox([alpha, cmap]),
+            widgets.HBox([scale, method]), caption, picture, error]
 
     if upload:
         from .widgets import photo_upload_view

@@ -1,12 +1,15 @@
-"""Command line: ``python -m xai_tutorial {classify,cam,nbdt,fetch} ...``, the tutorial's steps.
+"""Command line: ``python -m xai_tutorial {classify,cam,explain,nbdt,fetch} ...``.
+
+Every input is converted once, here at the edge (the photo decoded and normalized once, the class
+resolved to an index, the display options checked into one :class:`~xai_tutorial.HeatmapStyle`),
+and passed inward as checked values.
 
 Every failure a user can cause prints one ``error: ...`` line on stderr and exits 1, without a
-traceback: the package's own errors (:class:`~xai_tutorial.images.ImageLoadError`,
-:class:`~xai_tutorial.downloads.DownloadError`, :class:`~xai_tutorial.downloads.CacheError`,
-:class:`~xai_tutorial.errors.InputError` and its :class:`~xai_tutorial.errors.UnknownNameError`)
-and environment errors (an ``OSError`` such as a missing or read-only place, a file where a
-folder should be, a name too long), which name the path. Anything else is a bug and keeps its
-traceback. Argparse's usage errors keep exit status 2.
+traceback: the package's own errors (every :class:`~xai_tutorial.TutorialError`: a bad photo, an
+unknown name, a bad option, a failed download, an empty cache) and environment errors (an
+``OSError`` such as a missing or read-only place, a file where a folder should be, a name too
+long), which name the path. Anything else is a bug and keeps its traceback. Argparse's usage
+errors keep exit status 2.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .core.downloads import DOWNLOADS, CacheError, DownloadError
-from .core.errors import InputError
-from .core.images import ImageLoadError
+from .core.downloads import DOWNLOADS
+from .core.errors import CacheError, DownloadError, InputError, TutorialError
+from .core.heatmap import DEFAULT_CMAP, HeatmapStyle
 from .core.inputs import SCALES, check_alpha, check_k, check_scale
 
 EXIT_ERROR = 1
@@ -29,13 +32,8 @@ EXIT_ERROR = 1
 #: Fashion-MNIST lines fit; an induced 1000-class tree's node names do not).
 LINE = 160
 
-#: The package's user-facing errors: printed as one line.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ImageLoadError,
-    DownloadError,
-    CacheError,
-    InputError,
-)
+#: The package's user-facing errors, all of one family: printed as one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (TutorialError,)
 
 #: ``OSError`` numbers that describe the user's environment, not a bug: printed as one line.
 ENVIRONMENT_ERRNOS: frozenset[int] = frozenset(
@@ -77,19 +75,20 @@ _scale = _checked(check_scale, str, "a scale")
 _class_number = _checked(lambda index: index, int, "a class index (a whole number)")
 
 
-def _cam(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _prepare(args: argparse.Namespace):
+    """The checked inputs of ``cam`` and ``explain``: photo, style, targets, model, class.
 
-    from .cam import class_activation_maps, peak
-    from .cam_view import save_cam
+    Everything a user can get wrong (the photo, ``--cmap``, ``--out``) fails before a model is
+    loaded; the class is resolved once the model's names are known.
+    """
     from .classification import load_classifier
     from .core._files import check_targets
     from .core.images import load_image
-    from .heatmap_view import check_colormap, upsample
 
-    image = load_image(args.source)
-    check_colormap(args.cmap)  # a bad --cmap or --out fails before any work
-    check_targets([Path(args.out) / "heatmap.jpg", Path(args.out) / "combined.jpg"])
+    image = load_image(args.source)  # decoded and normalized once, here
+    style = HeatmapStyle(alpha=args.alpha, cmap=args.cmap, scale=args.scale)
+    targets = (Path(args.out) / "heatmap.jpg", Path(args.out) / "combined.jpg")
+    check_targets(targets)
     classifier = load_classifier(args.model)
     if args.label is not None:
         index = classifier.class_index(args.label)
@@ -97,30 +96,64 @@ def _cam(args: argparse.Namespace) -> int:
         index = classifier.class_index(args.class_index)
     else:
         index = None
-    if args.scale == "shared" or index is None:
-        result = class_activation_maps(classifier, image)  # all classes: the shared range
-        index = int(result.logits.argmax()) if index is None else index
-        raw = result.maps[index]
-    else:
-        result = class_activation_maps(classifier, image, [index])
-        raw = result.maps[0]
-    reference = result.maps if args.scale == "shared" else None
-    heatmap, combined = save_cam(image, raw, args.out, scale=args.scale, reference=reference,
-                                 alpha=args.alpha, cmap=args.cmap)
-    probability = float(result.probabilities[index])
+    return image, style, classifier, index
+
+
+def _report(args: argparse.Namespace, image, classifier, index: int, probability: float,
+            raw, paths, extra: dict | None = None) -> int:
+    """Print what ``cam``/``explain`` wrote, as text or JSON."""
+    from .core.heatmap import peak, upsample
+
     label = classifier.categories[index]
+    heatmap, combined = paths
     if args.json:
-        payload = {
-            "index": index, "label": label, "probability": probability,
-            "peak": list(peak(upsample(raw, (image.height, image.width)))),
-            "heatmap": str(heatmap), "combined": str(combined),
-        }
+        payload = {"index": index, "label": label, "probability": probability, **(extra or {}),
+                   "peak": list(peak(upsample(raw, (image.height, image.width)))),
+                   "heatmap": str(heatmap), "combined": str(combined)}
         print(json.dumps(payload, indent=2))
         return 0
     print(f"Class: {label} (index {index}, probability {probability:.2%})")
     print(f" * Wrote heatmap to {heatmap}")
     print(f" * Wrote combined to {combined}")
     return 0
+
+
+def _cam(args: argparse.Namespace) -> int:
+    from .cam import class_activation_maps
+    from .cam_view import save_cam
+
+    image, style, classifier, index = _prepare(args)
+    if style.scale == "shared" or index is None:
+        result = class_activation_maps(classifier, image)  # all classes: the shared range
+        index = int(result.logits.argmax()) if index is None else index
+        raw = result.maps[index]
+    else:
+        result = class_activation_maps(classifier, image, [index])
+        raw = result.maps[0]
+    reference = result.maps if style.scale == "shared" else None
+    paths = save_cam(image, raw, args.out, reference=reference, style=style)
+    return _report(args, image, classifier, index, float(result.probabilities[index]), raw, paths)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import torch
+
+    from .cam_view import save_cam
+    from .core.hooks import eval_mode
+    from .core.saliency import get_method, model_input, saliency_map
+
+    get_method(args.method)  # an unknown method fails before any work
+    image, style, classifier, index = _prepare(args)
+    x = model_input(classifier, image)
+    with torch.no_grad(), eval_mode(classifier.model):
+        probabilities = classifier.model(x)[0].softmax(0)
+    index = int(probabilities.argmax()) if index is None else index
+    result = saliency_map(classifier, x, index, args.method)
+    paths = save_cam(image, result.values, args.out, style=style)
+    extra = {"method": result.method, "forward_passes": result.forward_passes,
+             "backward_passes": result.backward_passes}
+    return _report(args, image, classifier, index, float(probabilities[index]), result.values,
+                   paths, extra)
 
 
 def _nbdt(args: argparse.Namespace) -> int:
@@ -205,6 +238,28 @@ def _fetch(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else 0
 
 
+def _map_options(command: argparse.ArgumentParser, *, scale: bool) -> None:
+    """The options ``cam`` and ``explain`` share: source, class, model, style, output."""
+    command.add_argument("source", metavar="SOURCE")
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--class", dest="class_index", type=_class_number, metavar="INDEX",
+                       help="ImageNet class index (0-999)")
+    which.add_argument("--label", metavar="NAME", help="class name, e.g. 'espresso'")
+    command.add_argument("--model", default=None, help="as for classify")
+    command.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
+                         help="heatmap opacity: 0 = photo only, 1 = heatmap only (default 0.5)")
+    if scale:
+        command.add_argument("--scale", type=_scale, default="minmax",
+                             metavar="{" + ",".join(SCALES) + "}",
+                             help="minmax: the map on its own; shared: one range for all classes")
+    else:
+        command.set_defaults(scale="minmax")
+    command.add_argument("--cmap", default=DEFAULT_CMAP,
+                         help=f"matplotlib colormap (default {DEFAULT_CMAP})")
+    command.add_argument("--out", default=".", metavar="DIR", help="output folder (default: here)")
+    command.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xai_tutorial",
@@ -244,20 +299,19 @@ def build_parser() -> argparse.ArgumentParser:
             "one class: the top prediction unless --class or --label says otherwise."
         )
     )
-    cam.add_argument("source", metavar="SOURCE")
-    which = cam.add_mutually_exclusive_group()
-    which.add_argument("--class", dest="class_index", type=_class_number, metavar="INDEX",
-                       help="ImageNet class index (0-999)")
-    which.add_argument("--label", metavar="NAME", help="class name, e.g. 'espresso'")
-    cam.add_argument("--model", default=None, help="as for classify")
-    cam.add_argument("--alpha", type=_alpha, default=0.5, metavar="A",
-                     help="heatmap opacity: 0 = photo only, 1 = heatmap only (default 0.5)")
-    cam.add_argument("--scale", type=_scale, default="minmax", metavar="{" + ",".join(SCALES) + "}",
-                     help="minmax: the map on its own; shared: one range for all classes")
-    cam.add_argument("--cmap", default="jet", help="matplotlib colormap (default jet)")
-    cam.add_argument("--out", default=".", metavar="DIR", help="output folder (default: here)")
-    cam.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _map_options(cam, scale=True)
     cam.set_defaults(run=_cam)
+
+    explain = commands.add_parser(
+        "explain", help="any registered saliency method's map of a photo", description=(
+            "Write heatmap.jpg and combined.jpg for one class with the saliency method --method "
+            "(cam, grad_cam, occlusion, and the controls edge, random, center)."
+        )
+    )
+    explain.add_argument("--method", default="cam", metavar="NAME",
+                         help="a registered saliency method (default cam)")
+    _map_options(explain, scale=False)
+    explain.set_defaults(run=_explain)
 
     tree = commands.add_parser(
         "nbdt", help="explain a photo with a Neural-Backed Decision Tree (the tutorial's step 4)",
