@@ -4,7 +4,8 @@
 
 Goals (issue 12): a deletion or insertion curve of S steps costs at most 1.2x the time of S
 images through the network in the same batches (the curve needs S + 1 images, plus building the
-masks). Occlusion, the model-agnostic baseline, is reported as a ratio to CAM (one forward pass).
+masks). Occlusion, the model-agnostic baseline, is reported as a ratio to CAM (one forward pass);
+the passes of every registered saliency method are counted by ``saliency_map``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from xai_tutorial import evaluation as ev
 from xai_tutorial import load_classifier, sample_image
+from xai_tutorial.core.saliency import saliency_map, saliency_methods
 
 
 def timed(run: Callable[[], object]) -> float:
@@ -79,6 +81,10 @@ def main() -> None:
     print(f"CAM (1 forward pass): {median['cam'] * 1000:8.0f} ms")
     print(f"occlusion ({passes} images, window 56, stride 28): {median['occlusion'] * 1000:.0f} ms "
           f"= {median['occlusion'] / median['cam']:.0f} x CAM in time, {passes} x in images")
+    for name in saliency_methods():  # what each registered method costs, counted by hooks
+        result = saliency_map(classifier, x, 285, method=name)
+        print(f"  {name:10s} {tuple(result.values.shape)!s:11s} {result.forward_passes:4d} "
+              f"forward, {result.backward_passes} backward")
 
 
 if __name__ == "__main__":

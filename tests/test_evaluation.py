@@ -14,6 +14,8 @@ from xai_tutorial import Classifier
 from xai_tutorial import evaluation as ev
 from xai_tutorial.cam import class_activation_maps, hook_count
 from xai_tutorial.errors import InputError
+from xai_tutorial.evaluation.randomization import _cascade_groups
+from xai_tutorial.evaluation.scenes import _overlap
 
 
 def classifier_of(model: nn.Module, classes: int) -> Classifier:
@@ -60,15 +62,20 @@ def test_grad_cam_relu_cuts_negative_cam(tiny):
 
 def test_grad_cam_of_a_batch_and_a_named_layer(tiny):
     x = torch.cat([non_square_input(), 2 * non_square_input()])
-    maps = ev.grad_cam(tiny, x, [0, 1])
+    maps = ev.batched_grad_cam(tiny, x, [0, 1])
     assert maps.shape == (2, 2, 3)
     torch.testing.assert_close(maps[1], ev.grad_cam(tiny, x[1:], 1))
+    torch.testing.assert_close(ev.batched_grad_cam(tiny, x, 2)[0], ev.grad_cam(tiny, x[:1], 2))
     # at the ReLU's output (= the pooling input here) Grad-CAM is the same map
     torch.testing.assert_close(ev.grad_cam(tiny, x[:1], 0, layer="relu"), maps[0])
     with pytest.raises(InputError, match="'nope'"):
         ev.grad_cam(tiny, x[:1], 0, layer="nope")
-    with pytest.raises(InputError, match="class_index 3"):
+    with pytest.raises(InputError, match="class 3: out of range"):
         ev.grad_cam(tiny, x[:1], 3)
+    with pytest.raises(InputError, match=r"\(1, 3, H, W\)"):  # one image: a batch has its own
+        ev.grad_cam(tiny, x, 0)
+    with pytest.raises(InputError, match="3 classes for 2 inputs"):
+        ev.batched_grad_cam(tiny, x, [0, 1, 2])
 
 
 def test_grad_cam_leaves_no_hooks_no_gradients_and_keeps_modes(tiny):
@@ -191,7 +198,7 @@ def test_bad_maps_and_options_are_input_errors(linear_case):
         ev.insertion_auc(classifier, x, torch.full((4, 5), float("nan")), 0)
     with pytest.raises(InputError, match="steps 0"):
         ev.deletion_auc(classifier, x, contribution, 0, steps=0)
-    with pytest.raises(InputError, match="class_index 2"):
+    with pytest.raises(InputError, match="class 2: out of range"):
         ev.deletion_auc(classifier, x, contribution, 2)
 
 
@@ -236,7 +243,7 @@ def test_cascade_blocks_top_first(small):
     blocks = ev.cascade_blocks(resnet18(weights=None))
     assert blocks == ["fc", "layer4.1", "layer4.0", "layer3.1", "layer3.0", "layer2.1",
                       "layer2.0", "layer1.1", "layer1.0", "conv1"]
-    groups = dict(ev._cascade_groups(resnet18(weights=None)))
+    groups = dict(_cascade_groups(resnet18(weights=None)))
     assert [type(m).__name__ for m in groups["conv1"]] == ["Conv2d", "BatchNorm2d"]
 
 
@@ -346,7 +353,7 @@ def test_scenes_are_seeded_inside_and_apart():
         cat, cup = scene.boxes["cat"], scene.boxes["cup"]
         for left, top, right, bottom in (cat, cup):
             assert 0 <= left < right <= 224 and 0 <= top < bottom <= 224
-        assert ev._overlap(cat, cup) == 0
+        assert _overlap(cat, cup) == 0
     assert len({s.boxes["cat"] for s in scenes}) == 12
 
 
@@ -376,6 +383,29 @@ def test_occlusion_finds_the_pixels_the_model_reads():
     drop = sigmoid(10.0) - sigmoid(0.0)
     assert torch.allclose(attribution[:2, :2], torch.full((2, 2), drop))
     assert attribution[2:].abs().max() == 0 and attribution[:, 2:].abs().max() == 0
+
+
+class BottomRightScore(nn.Module):
+    """logit_0 = 10 * the bottom-right pixel of channel 0, logit_1 = 0."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = 10 * x[:, 0, -1, -1]
+        return torch.stack([score, torch.zeros_like(score)], dim=1)
+
+
+def test_occlusion_clips_the_last_window_and_counts_it():
+    """On 5 x 7 with windows of 2 at stride 2 the last row and column of windows stick out:
+    ceil(3 / 2) + 1 = 3 rows and ceil(5 / 2) + 1 = 4 columns of them, and the corner is seen."""
+    classifier = classifier_of(BottomRightScore(), 2)
+    sizes: list[int] = []
+    handle = classifier.model.register_forward_pre_hook(lambda _, a: sizes.append(a[0].shape[0]))
+    try:
+        attribution = ev.occlusion(classifier, torch.ones(1, 3, 5, 7), 0, window=2, stride=2)
+    finally:
+        handle.remove()
+    assert sum(sizes) == ev.occlusion_passes((5, 7), 2, 2) == 3 * 4 + 1
+    assert float(attribution[-1, -1]) == pytest.approx(sigmoid(10.0) - sigmoid(0.0))
+    assert ev.occlusion_passes((224, 336), 56, 56) == 4 * 6 + 1  # the lesson's grid
 
 
 def test_controls_ignore_the_model(tiny):
@@ -464,3 +494,93 @@ def test_figures_draw_what_they_are_given():
     scenes = ev.pointing_scenes(2)
     figure = view.plot_scenes(scenes, {"r": [torch.rand(7, 7), torch.rand(7, 7)]}, "cup")
     assert len(figure.axes) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# One check of class indices, one eval mode, one identity
+
+
+def named_tiny() -> Classifier:
+    return Classifier("hand-built", TinyNet(), ["cat", "cup", "dog"], resize=2, crop=2,
+                      mean=(0, 0, 0), std=(1, 1, 1), pooling_layer="pool", fc_layer="fc")
+
+
+@pytest.mark.parametrize("method", [ev.cam, ev.grad_cam, ev.edge_map, ev.random_map,
+                                    ev.center_map])
+def test_class_indices_numpy_labels_and_no_booleans(method):
+    classifier = named_tiny()
+    x = non_square_input()
+    expected = method(classifier, x, 2)
+    for same in (np.int64(2), torch.tensor(2), "dog", " Dog "):
+        torch.testing.assert_close(method(classifier, x, same), expected, rtol=0, atol=0)
+    with pytest.raises(InputError, match="give a class index"):
+        method(classifier, x, True)
+    with pytest.raises(InputError, match="close matches: 'cat'"):
+        method(classifier, x, "cats")
+    with pytest.raises(InputError, match="give a class index"):
+        method(classifier, x, 1.0)
+
+
+def test_judges_check_classes_the_same_way(linear_case, small):
+    classifier, x, contribution = linear_case
+    zero = torch.zeros(1)
+    auc = ev.deletion_auc(classifier, x, contribution, 0, steps=4, substrate=zero)
+    assert ev.deletion_auc(classifier, x, contribution, np.int64(0), steps=4,
+                           substrate=zero) == auc
+    assert ev.insertion_curve(classifier, x, contribution, "0", steps=4).class_index == 0
+    for judge in (ev.deletion_auc, ev.insertion_curve):
+        with pytest.raises(InputError, match="give a class index"):
+            judge(classifier, x, contribution, True)
+    y = torch.randn(1, 3, 6, 9, generator=torch.Generator().manual_seed(1))
+    steps = ev.randomization_check(small, y, np.int64(1), blocks=["fc"])
+    assert steps == ev.randomization_check(small, y, 1, blocks=["fc"])
+    with pytest.raises(InputError, match="give a class index"):
+        ev.randomization_check(small, y, True)
+    with pytest.raises(InputError, match="steps 2.5"):
+        ev.deletion_auc(classifier, x, contribution, 0, steps=2.5)  # type: ignore[arg-type]
+
+
+def test_occlusion_and_curves_run_in_eval_mode_and_restore_modes(small):
+    x = torch.randn(1, 3, 6, 9, generator=torch.Generator().manual_seed(4))
+    model = small.model
+    expected = ev.occlusion(small, x, 1, window=3, stride=3)
+    saliency = ev.cam(small, x, 1)
+    curve = ev.deletion_curve(small, x, saliency, 1, steps=4)
+    model.train()
+    model.stem.eval()
+    modes = [m.training for m in model.modules()]
+    torch.testing.assert_close(ev.occlusion(small, x, 1, window=3, stride=3), expected)
+    again = ev.deletion_curve(small, x, saliency, 1, steps=4)
+    np.testing.assert_allclose(again.probabilities, curve.probabilities, rtol=1e-6)
+    assert [m.training for m in model.modules()] == modes
+    assert hook_count(model) == 0
+    for bad in (0, True, 2.0):
+        with pytest.raises(InputError, match="window"):
+            ev.occlusion(small, x, 1, window=bad, stride=3)
+
+
+class Doubled(TinyNet):
+    """TinyNet's logits times 2: the pooling and the linear layer are there, but the CAM
+    identity mean(CAM) + b = logit fails."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * super().forward(x)
+
+
+def test_batched_cam_is_cam_per_image_with_one_identity_check(tiny):
+    x = torch.cat([non_square_input(), 3 * non_square_input(), -non_square_input()])
+    maps = ev.batched_cam(tiny, x, [2, np.int64(0)])
+    assert maps.shape == (3, 2, 2, 3)
+    for i in range(3):
+        for k, c in enumerate((2, 0)):
+            torch.testing.assert_close(maps[i, k], ev.cam(tiny, x[i : i + 1], c), rtol=0,
+                                       atol=1e-6)
+    one_class = torch.stack([ev.cam(tiny, x[i : i + 1], 1) for i in range(3)])
+    torch.testing.assert_close(ev.batched_cam(tiny, x, 1)[:, 0], one_class, rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="give a class index"):
+        ev.batched_cam(tiny, x, [True])
+    doubled = classifier_of(Doubled(), 3)
+    for run in (lambda: ev.batched_cam(doubled, x, [0]), lambda: ev.cam(doubled, x[:1], 0)):
+        with pytest.raises(InputError, match="differs from the logit.*Grad-CAM"):
+            run()
+    assert hook_count(doubled.model) == 0

@@ -6,7 +6,7 @@ import pytest
 
 from xai_tutorial import evaluation as ev
 from xai_tutorial import evaluation_exercises as ex
-from xai_tutorial.exercises import Outcome
+from xai_tutorial.exercises import Exercise, Outcome
 
 
 def outcome(exercise, **answers):
@@ -14,8 +14,20 @@ def outcome(exercise, **answers):
 
 
 def test_not_attempted_when_the_variables_are_missing():
-    for exercise in (ex.inverted_map, ex.randomized_block, ex.pointing_failure):
+    for exercise in ex.EXERCISES:
         assert outcome(exercise).outcome is Outcome.NOT_ATTEMPTED
+
+
+def test_exercises_are_listed_in_notebook_order():
+    from pathlib import Path
+
+    assert ex.EXERCISES == (ex.randomized_block, ex.inverted_map, ex.pointing_failure)
+    lesson = (Path(__file__).resolve().parents[1] / "notebooks" /
+              "04_judging_explanations.md").read_text()
+    names = ("randomized_block", "inverted_map", "pointing_failure")
+    positions = [lesson.index(f"ex.{name}.check()") for name in names]
+    assert positions == sorted(positions)
+    assert all(isinstance(e, Exercise) for e in ex.EXERCISES)
 
 
 def test_first_block_below():
@@ -29,7 +41,7 @@ def test_first_block_below():
 
 def test_pointing_failure_right_and_wrong():
     scenes = ev.pointing_scenes(ex.SCENES)
-    bump = ev._center_bump(224, 224)
+    bump = ev.center_bump(224, 224)
     rate = ev.pointing_game([bump] * len(scenes), [s.boxes["cup"] for s in scenes])
     assert outcome(ex.pointing_failure, center_hit_rate=rate, pointing_failure="b")
     wrong_letter = outcome(ex.pointing_failure, center_hit_rate=rate, pointing_failure="c")

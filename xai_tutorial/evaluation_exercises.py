@@ -142,7 +142,7 @@ randomized_block = Exercise(
 @cache
 def _center_hit_rate(target: str, tolerance: float = ev.POINTING_TOLERANCE) -> float:
     scenes = ev.pointing_scenes(SCENES)
-    bump = ev._center_bump(224, 224)
+    bump = ev.center_bump(224, 224)
     return ev.pointing_game([bump] * len(scenes), [s.boxes[target] for s in scenes],
                             tolerance=tolerance)
 
@@ -180,4 +180,8 @@ pointing_failure = Exercise(
     """,
 )
 
-__all__ = ["inverted_map", "pointing_failure", "randomized_block", "first_block_below"]
+#: The lesson's exercises, in the order the notebook asks them (sections 3, 4 and 5).
+EXERCISES: tuple[Exercise, ...] = (randomized_block, inverted_map, pointing_failure)
+
+__all__ = ["EXERCISES", "inverted_map", "pointing_failure", "randomized_block",
+           "first_block_below"]

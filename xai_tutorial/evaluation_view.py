@@ -15,7 +15,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from .core.images import ImageSource, load_image
-from .evaluation import Curve, RandomizationStep, Scene
+from .core.saliency import SaliencyMap
+from .evaluation import POINTING_TOLERANCE, Curve, RandomizationStep, Scene
 from .heatmap_view import overlay, upsample
 
 DPI = 72
@@ -23,7 +24,7 @@ DPI = 72
 
 def plot_maps(
     image: ImageSource,
-    maps: Mapping[str, torch.Tensor],
+    maps: Mapping[str, torch.Tensor | SaliencyMap],
     *,
     alpha: float = 0.5,
     cmap: str = "jet",
@@ -31,7 +32,8 @@ def plot_maps(
 ) -> Figure:
     """Each map min-max scaled, upsampled to the picture, coloured and laid over it (the shared
     chain of :mod:`xai_tutorial.heatmap_view`), with its raw grid size in the title and a colour
-    bar of the scaled values (0 = the map's minimum, 1 = its maximum).
+    bar of the scaled values (0 = the map's minimum, 1 = its maximum). A map may be a raw
+    ``(h, w)`` tensor or a :class:`~xai_tutorial.core.saliency.SaliencyMap` (its values).
     """
     picture = load_image(image)
     columns = columns or len(maps)
@@ -39,7 +41,8 @@ def plot_maps(
     aspect = picture.height / picture.width
     figure = Figure(figsize=(3.6 * columns, 3.6 * aspect * rows + 0.6), dpi=DPI)
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
-    for ax, (title, map_) in zip(axes, maps.items(), strict=False):
+    for ax, (title, given) in zip(axes, maps.items(), strict=False):
+        map_ = given.values if isinstance(given, SaliencyMap) else given
         h, w = map_.shape
         ax.imshow(overlay(picture, map_.detach().float(), alpha=alpha, cmap=cmap))
         ax.set_title(f"{title} ({h}x{w})", fontsize=10)
@@ -103,7 +106,7 @@ def plot_scenes(
     maps: Mapping[str, Sequence[torch.Tensor]],
     target: str,
     *,
-    tolerance: float = 15.0,
+    tolerance: float = POINTING_TOLERANCE,
 ) -> Figure:
     """A few scenes, the ``target`` box (dashed: the tolerance) and where each method points."""
     from matplotlib.patches import Rectangle

@@ -1,0 +1,292 @@
+"""Lesson 04's saliency methods, each one function of the registry's contract.
+
+Every method here is ``method(classifier, inputs, class_index, **options) -> (h, w)``, the
+contract of :mod:`xai_tutorial.core.saliency`, and is registered there under a name:
+
+* :func:`cam` (``"cam"`` is lesson 02's :func:`~xai_tutorial.cam.cam_method`, the same map): the
+  raw Class Activation Map ``CAM_c = sum_k w_ck F_k`` (Zhou et al., 2016), ``(h, w)``;
+* :func:`grad_cam` (``"grad_cam"``): Grad-CAM (Selvaraju et al., 2017) from captum's
+  ``LayerGradCam``, at the pooling input by default (where it equals ``ReLU(CAM) / (h w)``) or
+  at any named layer; :func:`batched_grad_cam` for a batch of ``N`` images, ``(N, h, w)``;
+* :func:`occlusion` (``"occlusion"``): the model-agnostic baseline (Zeiler & Fergus, 2014) from
+  captum's ``Occlusion``, ``(H, W)``; :func:`occlusion_passes` is its cost;
+* :func:`edge_map`, :func:`random_map`, :func:`center_map` (``"edge"``, ``"random"``,
+  ``"center"``): "explanations" that ignore the model, controls a good test must tell apart from
+  the real thing.
+
+``inputs`` is a checked ``(1, 3, H, W)`` tensor (as :func:`~xai_tutorial.core.saliency.
+saliency_map` passes it) or anything :func:`~xai_tutorial.load_image` takes (preprocessed without
+cropping, :func:`~xai_tutorial.core.saliency.model_input`); ``class_index`` is an index (int,
+numpy integer, 0-d integer tensor, never ``True``) or a class name of ``classifier``. Each public
+function checks both once, at its top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..cam import cam_layers, class_activation_maps
+from ..classification import Classifier
+from ..core.errors import InputError
+from ..core.hooks import eval_mode, get_layer
+from ..core.images import ImageSource
+from ..core.inputs import check_batch
+from ..core.saliency import model_input
+
+__all__ = [
+    "SaliencyMethod",
+    "batched_grad_cam",
+    "cam",
+    "center_bump",
+    "center_map",
+    "edge_map",
+    "grad_cam",
+    "occlusion",
+    "occlusion_passes",
+    "random_map",
+]
+
+#: A saliency method: ``method(classifier, x, class_index, **options) -> (h, w)`` raw map.
+SaliencyMethod = Callable[..., torch.Tensor]
+
+
+def _checked(classifier: Classifier, inputs: ImageSource | torch.Tensor,
+             class_index: object) -> tuple[torch.Tensor, int]:
+    """``(x, index)``: the checked model input and class (see the module docstring)."""
+    index = classifier.class_index(class_index)
+    return model_input(classifier, inputs), index
+
+
+def cam(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object
+        ) -> torch.Tensor:
+    """The raw Class Activation Map ``CAM_c = sum_k w_ck F_k`` (lesson 02), shape ``(h, w)``.
+
+    ``F`` is the input of the global-average-pooling layer and ``w_c`` the classifier's row for
+    class ``c``, so ``mean(CAM_c) + b_c = logit_c`` (Zhou et al., 2016); lesson 02's
+    :func:`~xai_tutorial.cam.class_activation_maps` computes it and checks that identity.
+    """
+    x, index = _checked(classifier, inputs, class_index)
+    return class_activation_maps(classifier, x, [index]).maps[0]
+
+
+def _grad_cam_layer(classifier: Classifier, layer: str | None) -> tuple[torch.nn.Module, bool]:
+    """``(module, to_input)``: the pooling layer's input by default, else ``layer``'s output."""
+    if layer is None:
+        pooling, _ = cam_layers(classifier)
+        return get_layer(classifier.model, pooling), True
+    return get_layer(classifier.model, layer), False
+
+
+def _layer_grad_cam(classifier: Classifier, x: torch.Tensor, classes: list[int],
+                    layer: str | None) -> torch.Tensor:
+    """captum's ``LayerGradCam`` of checked inputs, ``(N, h, w)``, in eval mode."""
+    from captum.attr import LayerGradCam
+
+    module, to_input = _grad_cam_layer(classifier, layer)
+    model = classifier.model
+    with eval_mode(model), torch.enable_grad():
+        maps = LayerGradCam(model, module).attribute(
+            x, target=classes, attribute_to_layer_input=to_input, relu_attributions=True
+        )
+    return maps.detach()[:, 0]
+
+
+def grad_cam(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    layer: str | None = None,
+) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al., 2017) of one class, raw (before any upsampling), with ReLU.
+
+    For activations ``A`` (``K x h x w``) of a layer and the class score ``y_c`` (the logit),
+
+        alpha_k = mean_{i,j} dy_c / dA_k[i, j],     Grad-CAM_c = ReLU(sum_k alpha_k A_k).
+
+    Computed by captum's ``LayerGradCam`` (its hooks are removed when it returns) in eval mode
+    (every module's own mode is restored after). With ``layer=None`` the activations are the
+    *input* of the global-average-pooling layer, the tensor CAM uses. There, for a GAP + linear
+    network, ``dy_c / dA_k[i, j] = w_ck / (h w)``, so
+
+        Grad-CAM_c = ReLU(CAM_c) / (h w)
+
+    exactly: Grad-CAM generalizes CAM. At an earlier layer (``layer="_blocks.10"``: the *output*
+    of that module) the map is finer but mixes in less class-specific features.
+
+    Args:
+        classifier: the model and its preprocessing.
+        inputs: an image or a ``(1, 3, H, W)`` tensor (a batch: :func:`batched_grad_cam`).
+        class_index: the class.
+        layer: a module name of ``classifier.model``; ``None`` for the pooling input.
+
+    Returns:
+        ``(h, w)``, never negative.
+    """
+    x, index = _checked(classifier, inputs, class_index)
+    return _layer_grad_cam(classifier, x, [index], layer)[0]
+
+
+def _is_one(classes: object) -> bool:
+    """One class rather than a collection: a str, a number, or a 0-d array or tensor."""
+    if isinstance(classes, str) or not hasattr(classes, "__iter__"):
+        return True
+    return getattr(classes, "ndim", None) == 0
+
+
+def batched_grad_cam(
+    classifier: Classifier,
+    batch: torch.Tensor,
+    classes: object,
+    layer: str | None = None,
+) -> torch.Tensor:
+    """:func:`grad_cam` of every image of ``batch`` in one forward and backward pass.
+
+    Args:
+        classifier: the model.
+        batch: ``(N, 3, H, W)`` preprocessed images.
+        classes: one class for all, or one class per image (``N`` of them).
+        layer: as for :func:`grad_cam`.
+
+    Returns:
+        ``(N, h, w)``; ``out[i]`` is ``grad_cam(classifier, batch[i:i+1], classes[i], layer)``.
+    """
+    x = check_batch(batch, single=False)
+    n = int(x.shape[0])  # type: ignore[attr-defined]
+    if _is_one(classes):
+        indices = [classifier.class_index(classes)] * n
+    else:
+        indices = [classifier.class_index(c) for c in classes]  # type: ignore[attr-defined]
+        if len(indices) != n:
+            raise InputError(f"classes: {len(indices)} classes for {n} inputs")
+    return _layer_grad_cam(classifier, x.float(), indices, layer)  # type: ignore[attr-defined]
+
+
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputError(f"{name} {value!r}: must be a positive whole number of pixels")
+    return int(value)
+
+
+def occlusion(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    *,
+    window: int = 56,
+    stride: int = 28,
+    batch_size: int = 32,
+) -> torch.Tensor:
+    """Occlusion sensitivity (Zeiler & Fergus, 2014), from captum's ``Occlusion``; ``(H, W)``.
+
+    A ``window x window`` patch of the mean colour (0 after normalization) slides over the input
+    with step ``stride``; each pixel gets the average, over the patches that cover it, of
+
+        p_c(x) - p_c(x with the patch occluded),
+
+    with ``p_c`` the softmax probability of the class. The method is *model-agnostic*: it only
+    calls the network (in eval mode), so it works on any classifier, but it costs one forward
+    pass per patch position (:func:`occlusion_passes`) where CAM needs one in all. The patches
+    start at ``0, stride, 2 stride, ...``; when ``(H - window)`` is not a multiple of ``stride``
+    the last one sticks out past the border and is clipped there, so every pixel is covered.
+
+    Returns:
+        ``(H, W)`` at the model input's resolution.
+    """
+    from captum.attr import Occlusion
+
+    window, stride = _positive("window", window), _positive("stride", stride)
+    batch_size = _positive("batch_size", batch_size)
+    x, index = _checked(classifier, inputs, class_index)
+    if window > min(x.shape[2:]):
+        raise InputError(f"window {window}: larger than the input {tuple(x.shape[2:])}")
+    model = classifier.model
+
+    def probabilities(batch: torch.Tensor) -> torch.Tensor:
+        return model(batch).softmax(1)
+
+    with eval_mode(model), torch.no_grad():
+        attribution = Occlusion(probabilities).attribute(
+            x,
+            sliding_window_shapes=(x.shape[1], window, window),
+            strides=(x.shape[1], stride, stride),
+            baselines=0.0,
+            target=index,
+            perturbations_per_eval=batch_size,
+        )
+    return attribution[0].mean(0)  # the window spans every channel: all channels agree
+
+
+def occlusion_passes(size: tuple[int, int], window: int = 56, stride: int = 28) -> int:
+    """Images :func:`occlusion` runs through the network for an input of ``size = (H, W)``.
+
+    One per window position, ``(ceil((H - window) / stride) + 1) * (same for W)`` (captum's
+    count: the last window of a row or column may be clipped by the border), plus the
+    unoccluded input.
+    """
+    rows = -(-(size[0] - window) // stride) + 1
+    columns = -(-(size[1] - window) // stride) + 1
+    return rows * columns + 1
+
+
+def edge_map(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object
+             ) -> torch.Tensor:
+    """An "explanation" that ignores the model: the Sobel edge strength of the input, ``(H, W)``.
+
+    ``sobel(mean_channels(x))``, the gradient magnitude of the grey input. It often *looks* like
+    a saliency map (outlines of the objects), which is exactly why it is a useful control: it
+    cannot pass the randomization check, because it never reads a weight.
+    """
+    from skimage.filters import sobel
+
+    x, _ = _checked(classifier, inputs, class_index)
+    grey = x[0].mean(0).detach().cpu().numpy().astype(np.float64)
+    return torch.from_numpy(sobel(grey)).float()
+
+
+def random_map(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    *,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Uniform noise on [0, 1), seeded: the chance baseline every metric should beat.
+
+    Args:
+        size: ``(h, w)`` of the noise grid; ``None`` for the input's own resolution. Use CAM's
+            grid (e.g. ``(7, 11)``) for a baseline with the same coarseness as CAM.
+        seed: the noise's seed (the map depends on nothing else).
+    """
+    x, _ = _checked(classifier, inputs, class_index)
+    shape = tuple(size) if size is not None else tuple(x.shape[2:])
+    if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape):
+        raise InputError(f"size {size!r}: give (rows, columns), two positive whole numbers")
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(tuple(int(s) for s in shape), generator=generator)
+
+
+def center_map(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object
+               ) -> torch.Tensor:
+    """The pointing game's *center baseline* (Zhang et al.): always points at the middle.
+
+    :func:`center_bump` at the input's size, ``(H, W)``; it knows neither model nor image.
+    """
+    x, _ = _checked(classifier, inputs, class_index)
+    return center_bump(int(x.shape[2]), int(x.shape[3]))
+
+
+def center_bump(height: int, width: int) -> torch.Tensor:
+    """A Gaussian bump at the centre of a ``height x width`` grid, ``(height, width)``.
+
+    ``exp(-(r^2 + c^2) / (2 sigma^2))`` with ``r, c`` measured from the centre,
+    ``((height - 1) / 2, (width - 1) / 2)``, and ``sigma = max(height, width) / 4``.
+    """
+    rows = torch.arange(height, dtype=torch.float32) - (height - 1) / 2
+    columns = torch.arange(width, dtype=torch.float32) - (width - 1) / 2
+    sigma = max(height, width) / 4
+    return torch.exp(-(rows[:, None] ** 2 + columns[None, :] ** 2) / (2 * sigma**2))
+
