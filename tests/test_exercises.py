@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import xai_tutorial
-
 from xai_tutorial.exercises import Exercise, Outcome, expect
 
 

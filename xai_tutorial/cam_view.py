@@ -14,7 +14,7 @@ from PIL import Image
 
 from .core._files import atomic_paths
 from .core.heatmap import HeatmapStyle, Scale, heatmap_overlay, shared_reference
-from .core.images import ImageSource, load_image
+from .core.images import ImageSource, image_checker, load_image
 from .heatmap_view import add_colorbar, check_colormap
 
 __all__ = ["plot_overlays", "plot_raw_map", "save_cam"]
@@ -113,7 +113,7 @@ def save_cam(
     picture = load_image(image)  # free for a photo the caller loaded already
     heat, combined = heatmap_overlay(picture, raw_map, reference=reference, style=style)
 
-    with atomic_paths(*targets) as partials:
+    with atomic_paths(*targets, verify=image_checker(picture.size)) as partials:
         for array, partial in zip((heat, combined), partials, strict=True):
             Image.fromarray(array).save(partial, "JPEG", quality=92)
     return targets

@@ -25,6 +25,7 @@ from torchvision import transforms
 
 from .core.downloads import get_download, verify
 from .core.errors import UnknownNameError
+from .core.hooks import eval_mode
 from .core.images import ImageSource, load_image
 from .core.inputs import check_batch, check_class, check_k
 
@@ -146,7 +147,13 @@ class Classifier:
             x = check_batch(inputs, single=False)
         else:
             x = self.preprocess(inputs)
-        return self.model(x)
+        return self._scores(x)  # type: ignore[arg-type]
+
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits for a checked float32 batch, in eval mode (the caller's mode of
+        every module is restored afterwards)."""
+        with torch.no_grad(), eval_mode(self.model):
+            return self.model(x)
 
     def predict(self, image: ImageSource | torch.Tensor, k: int = 5) -> list[Prediction]:
         """The ``k`` most probable classes, most probable first.
@@ -154,9 +161,8 @@ class Classifier:
         ``p_c = exp(z_c) / sum_j exp(z_j)`` (softmax over the logits ``z``).
         """
         k = check_k(k, len(self.categories))
-        if isinstance(image, torch.Tensor):
-            check_batch(image)  # one image
-        probabilities = self.logits(image)[0].softmax(0)
+        x = check_batch(image) if isinstance(image, torch.Tensor) else self.preprocess(image)
+        probabilities = self._scores(x)[0].softmax(0)  # type: ignore[arg-type]
         values, indices = probabilities.topk(k)
         return [
             Prediction(int(i), self.categories[int(i)], float(p))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, WriteError
 
 
 def temporary_beside(path: Path) -> Path:
@@ -35,59 +37,205 @@ def publish(partial: Path, path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, verify: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block succeeds, move it onto ``path``.
 
     The temporary file is removed if the block fails, and the final file gets the usual
-    permissions, not ``mkstemp``'s private ``0o600``.
+    permissions, not ``mkstemp``'s private ``0o600``. See :func:`atomic_paths`.
     """
-    with atomic_paths(path) as (partial,):
+    with atomic_paths(path, verify=verify) as (partial,):
         yield partial
 
 
 @contextmanager
-def atomic_paths(*paths: Path) -> Iterator[tuple[Path, ...]]:
+def atomic_paths(*paths: Path, verify: Callable[[Path], None] | None = None) -> Iterator[
+    tuple[Path, ...]
+]:
     """Yield one temporary path per target; when the block succeeds, move them all into place.
 
     Every temporary file is created before the block runs (so an unwritable target fails before
-    any work) and written by the block; only then are they moved, in the order given. If the
-    block fails, nothing is moved; if a move fails, the files already moved are removed again.
-    Either way every temporary file is removed: all the targets appear, or none.
+    any work) and written by the block. Then each is flushed to disk (``fsync``, which surfaces a
+    full disk that the write itself did not report), must be non-empty, and is read back by
+    ``verify`` (e.g. decoded) when given: only a file that is whole counts as written. Only then
+    are they moved, in the order given, with SIGTERM/SIGHUP/SIGINT held back. If the block or a
+    check fails, nothing is moved; if a move fails, the files already moved are removed again.
+    Either way every temporary file is removed: all the targets appear, or none. SIGTERM and
+    SIGHUP while the block runs unwind it like Ctrl-C (the temporary files go), then end the
+    process as the signal would have. Leftover temporary files of a writer that died are removed
+    before writing.
+
+    Raises:
+        InputError: a target cannot be a file (see :func:`check_targets`).
+        WriteError: a file was not written whole (a full disk or a file-size limit).
     """
     check_targets(paths)
     partials: list[Path] = []
     moved: list[Path] = []
+    with unwind_on_signals():
+        try:
+            for path in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                for leftover in stale_partials(path):
+                    leftover.unlink(missing_ok=True)
+                partials.append(temporary_beside(path))
+            yield tuple(partials)
+            for partial, path in zip(partials, paths, strict=True):
+                check_written(partial, path, verify)
+            with signals_blocked():
+                for partial, path in zip(partials, paths, strict=True):
+                    publish(partial, path)
+                    moved.append(path)
+        except BaseException:
+            for path in moved:
+                path.unlink(missing_ok=True)
+            raise
+        finally:
+            for partial in partials:
+                partial.unlink(missing_ok=True)
+
+
+def check_written(partial: Path, path: Path, verify: Callable[[Path], None] | None) -> None:
+    """Flush ``partial`` to disk, and refuse it when empty or when ``verify`` cannot read it.
+
+    Raises:
+        WriteError: naming ``path`` (the file it was to become) and what was wrong.
+    """
     try:
-        for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partials.append(temporary_beside(path))
-        yield tuple(partials)
-        for partial, path in zip(partials, paths, strict=True):
-            publish(partial, path)
-            moved.append(path)
-    except BaseException:
-        for path in moved:
-            path.unlink(missing_ok=True)
-        raise
-    finally:
-        for partial in partials:
-            partial.unlink(missing_ok=True)
+        with open(partial, "rb+") as handle:
+            os.fsync(handle.fileno())
+        size = os.stat(partial).st_size
+    except OSError as exc:
+        raise WriteError(f"{printable(path)}: could not be written whole ({os_reason(exc)}); "
+                         "nothing was written") from None
+    if size == 0:
+        raise WriteError(f"{printable(path)}: the file came out empty (a full disk or a file-size "
+                         "limit?); nothing was written")
+    if verify is not None:
+        try:
+            verify(partial)
+        except Exception as exc:  # whatever the reader says: it is not whole
+            raise WriteError(
+                f"{printable(path)}: the written file does not read back whole ({size:,} bytes: "
+                f"{printable(str(exc), 100)}); a full disk or a file-size limit? nothing was "
+                "written"
+            ) from None
 
 
 def check_targets(paths: Sequence[Path]) -> None:
     """Refuse, before anything is written, targets that cannot become files.
 
     Raises:
-        InputError: a target is a directory, or one of its folders is a file.
+        InputError: a target is a directory, one of its folders is a file, or a symbolic link
+            loop is in the way.
     """
     for path in paths:
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{printable(path)}: {os_reason(exc)}") from None
         if path.is_dir():
-            raise InputError(f"{str(path)!r}: is a folder; cannot write a file there")
+            raise InputError(f"{printable(path)}: is a folder; cannot write a file there")
         for parent in path.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise InputError(f"{str(parent)!r}: is a file, not a folder for {path.name}")
-                break
+            try:
+                os.stat(parent)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise InputError(f"{printable(parent)}: {os_reason(exc)}") from None
+                if os.path.islink(parent):  # a dangling link where a folder must be
+                    raise InputError(f"{printable(parent)}: is a broken symbolic link, not a "
+                                     f"folder for {printable(path.name)}") from None
+                continue
+            if not parent.is_dir():
+                raise InputError(f"{printable(parent)}: is a file, not a folder for "
+                                 f"{printable(path.name)}")
+            break
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP inside :func:`unwind_on_signals`: unwinds the block (``finally`` clauses
+    remove partial files), then the signal is delivered again with the handler that was there."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+#: Non-empty while an :func:`unwind_on_signals` block owns the handlers (one owner at a time).
+_unwinding: list[bool] = []
+
+
+@contextmanager
+def unwind_on_signals() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Interrupted` inside the block (SIGINT already raises
+    ``KeyboardInterrupt``), so ``finally`` clauses run; re-deliver the signal afterwards (the
+    default ends the process). Nested blocks and other threads leave the handlers alone."""
+    if threading.current_thread() is not threading.main_thread() or _unwinding:
+        yield
+        return
+    previous: dict[int, object] = {}
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    for sig in SIGNALS:
+        old = signal.getsignal(sig)
+        if old in (signal.SIG_IGN, None):
+            continue
+        previous[sig] = old
+        signal.signal(sig, handler)
+    _unwinding.append(True)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+        previous.clear()
+
+    try:
+        yield
+    except Interrupted as exc:
+        restore()
+        os.kill(os.getpid(), exc.signum)  # the previous handler (default: terminate) runs now
+        raise
+    finally:
+        _unwinding.clear()
+        restore()
+
+
+@contextmanager
+def signals_blocked() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP/SIGINT back while files move into place (they arrive afterwards)."""
+    if not hasattr(signal, "pthread_sigmask") or (
+        threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    held = {*SIGNALS, signal.SIGINT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+#: Longest path or name echoed in a message.
+SHOWN_CHARS = 160
+
+
+def printable(text: object, limit: int = SHOWN_CHARS) -> str:
+    """``text`` safe for one terminal line: control characters (newlines, escape sequences)
+    shown as ``\\n``, ``\\x1b``, ...; cut to ``limit`` characters with ``...`` in the middle."""
+    value = str(text)
+    if len(value) > 4 * limit:
+        value = value[: 2 * limit] + value[-2 * limit:]
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                    for c in value)
+    if len(shown) <= limit:
+        return shown
+    half = (limit - 3) // 2
+    return shown[:half] + "..." + shown[-half:]
 
 
 def stale_partials(path: Path) -> list[Path]:

@@ -10,23 +10,40 @@ import re
 import socket
 import ssl
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@?#\s]*)@")
+#: Characters that end a URL-like token in free text (white space and quotes).
+_TOKEN_END = re.compile(r"[\s'\"<>]")
 
 
 def redact(text: str) -> str:
     """``text`` with the password of every URL's userinfo replaced by ``***``.
 
     ``http://alice:s3cr3t@host/x`` becomes ``http://alice:***@host/x``; a user name alone is kept.
-    Works on malformed URLs too (it is a pattern, not a parser).
+    The userinfo ends at the *last* ``@`` of the URL-like token (a token ends at white space or a
+    quote), so a password holding ``@``, ``/``, ``#`` or ``?`` is hidden whole
+    (``alice:p@ss/w#rd@host`` shows ``alice:***@host``); a path that merely contains ``@`` and
+    ``:`` after the host may lose a little of itself: over-hiding, never leaking.
+
+    Linear time: the text is read once, token by token (a pattern, not a parser).
     """
-
-    def hide(match: re.Match[str]) -> str:
-        user = match.group("user")
-        if ":" in user:
-            user = user.split(":", 1)[0] + ":***"
-        return f"{match.group('scheme')}{user}@"
-
-    return _USERINFO.sub(hide, text)
+    if "://" not in text:
+        return text
+    pieces: list[str] = []
+    position = 0
+    while True:
+        found = text.find("://", position)
+        if found < 0:
+            break
+        end_match = _TOKEN_END.search(text, found + 3)
+        end = end_match.start() if end_match else len(text)
+        authority = text[found + 3:end]
+        at = authority.rfind("@")
+        if at >= 0 and ":" in authority[:at]:
+            user = authority[:authority.index(":")]
+            authority = f"{user}:***{authority[at:]}"
+        pieces.append(text[position:found + 3] + authority)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def shorten(text: str, limit: int = 160) -> str:
@@ -89,6 +106,8 @@ def reason(exc: BaseException, timeout: float | None = None) -> str:
         return "the TLS (https) handshake failed"
     if names & {"InvalidSchema", "URLSchemeUnknown"}:
         return "not an http(s) URL"
+    if "content-length" in lowered:
+        return "the server sent an invalid or conflicting Content-Length header"
     if names & {"InvalidURL", "MissingSchema", "LocationParseError",
                 "InvalidHeader"} or "invalid url" in lowered:
         return "not a valid URL"
@@ -102,3 +121,85 @@ def reason(exc: BaseException, timeout: float | None = None) -> str:
         return "could not connect"
     last = chain[-1] if chain else exc
     return shorten(redact(f"{type(last).__name__}: {last}"), 120)
+
+
+class Deadline:
+    """One wall-clock deadline for a whole HTTP request: connecting, the status line, every
+    header, ``100 Continue`` answers, redirects and the body.
+
+    ``session()`` gives a ``requests.Session`` whose connections record their sockets; when the
+    deadline passes, a timer shuts every one of them down, so whatever the request is blocked on
+    (a trickled header, an endless ``100 Continue``, the fifth redirect) fails at once, and
+    :attr:`expired` says why. Use it as a context manager; the timer stops on leaving.
+    (A host-name lookup that hangs cannot be interrupted this way: it runs before a socket
+    exists.)
+    """
+
+    def __init__(self, seconds: float) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def session(self):
+        """A ``requests.Session`` whose every connection (redirects too) obeys this deadline."""
+        import requests
+        import urllib3
+        from requests.adapters import HTTPAdapter
+        from urllib3.connection import HTTPConnection, HTTPSConnection
+
+        track = self._track
+
+        class Tracked(HTTPConnection):
+            def _new_conn(self):  # type: ignore[override]
+                sock = super()._new_conn()
+                track(sock)
+                return sock
+
+        class TrackedTLS(HTTPSConnection):
+            def _new_conn(self):  # type: ignore[override]
+                sock = super()._new_conn()
+                track(sock)
+                return sock
+
+        class Pool(urllib3.HTTPConnectionPool):
+            ConnectionCls = Tracked
+
+        class PoolTLS(urllib3.HTTPSConnectionPool):
+            ConnectionCls = TrackedTLS
+
+        session = requests.Session()
+        for prefix in ("http://", "https://"):
+            adapter = HTTPAdapter(max_retries=0)
+            adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": PoolTLS}
+            session.mount(prefix, adapter)
+        return session

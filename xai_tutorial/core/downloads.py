@@ -18,16 +18,21 @@ import hashlib
 import json
 import os
 import re
-import signal
 import stat
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ._files import os_reason, publish, stale_partials, temporary_beside
+from ._files import (
+    Interrupted,
+    os_reason,
+    publish,
+    signals_blocked,
+    stale_partials,
+    temporary_beside,
+    unwind_on_signals,
+)
 from ._network import reason, redact
 from .errors import CacheError, DownloadError
 
@@ -257,68 +262,6 @@ def verify(item: Download) -> Path:
     raise CacheError(f"{item.name}: corrupt: {why}; run {run} to download it again")
 
 
-class _Interrupted(BaseException):
-    """SIGTERM or SIGHUP during a download: unwinds (removing the partial files), then the signal
-    is delivered again with the handler that was there before."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-@contextmanager
-def _cleanup_on_signals(name: str) -> Iterator[None]:
-    """Turn SIGTERM/SIGHUP into an exception inside the block (SIGINT already raises
-    KeyboardInterrupt), so ``finally`` clauses remove partial files; re-deliver it afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous: dict[int, object] = {}
-
-    def handler(signum: int, frame: object) -> None:
-        raise _Interrupted(signum)
-
-    for sig in _SIGNALS:
-        old = signal.getsignal(sig)
-        if old in (signal.SIG_IGN, None):
-            continue
-        previous[sig] = old
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)  # type: ignore[arg-type]
-        previous.clear()
-
-    try:
-        yield
-    except _Interrupted as exc:
-        restore()
-        os.kill(os.getpid(), exc.signum)  # the previous handler (default: terminate) runs now
-        raise DownloadError(
-            f"{name}: interrupted by signal {exc.signum}; nothing was saved"
-        ) from None
-    finally:
-        restore()
-
-
-@contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Hold SIGTERM/SIGHUP/SIGINT back while the checkpoint and its record move into place."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    held = {*_SIGNALS, signal.SIGINT}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 def _where(url: str) -> str:
     """The host (and port) of ``url`` without credentials, for messages."""
     try:
@@ -388,7 +331,18 @@ def fetch(
             return item.path
     except CacheError as exc:  # the cache path itself is unusable
         raise DownloadError(f"{exc}; nothing was downloaded") from None
-    with _cleanup_on_signals(item.name):
+    try:
+        _fetch_into_cache(item, progress=progress, timeout=timeout)
+    except Interrupted as exc:  # the signal's own handler did not end the process
+        raise DownloadError(
+            f"{item.name}: interrupted by signal {exc.signum}; nothing was saved"
+        ) from None
+    return item.path
+
+
+def _fetch_into_cache(item: Download, *, progress: bool, timeout: float) -> None:
+    """:func:`fetch`'s work once the cache is known to hold no verified copy."""
+    with unwind_on_signals():
         created = _make_folder(item.path.parent, item)
         try:
             for leftover in stale_partials(item.path) + stale_partials(item.record_path):
@@ -409,7 +363,6 @@ def fetch(
         except BaseException:  # including SIGINT, SIGTERM and SIGHUP
             _remove_empty(created)
             raise
-    return item.path
 
 
 def _download(item: Download, *, progress: bool, timeout: float) -> None:
@@ -446,7 +399,7 @@ def _download(item: Download, *, progress: bool, timeout: float) -> None:
         size = partial.stat().st_size
         record = {"name": item.name, "url": redact(item.url), "size": size, "sha256": actual}
         record_partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        with _signals_blocked():
+        with signals_blocked():
             item.record_path.unlink(missing_ok=True)  # an old record never vouches for new bytes
             publish(partial, item.path)
             publish(record_partial, item.record_path)

@@ -8,7 +8,8 @@ anything else that escapes is a bug and keeps its traceback. The family:
   (a class, an option, a tensor, a layer name); :class:`UnknownNameError` for a name that must be
   one of a registry's keys; :class:`ImageLoadError` for a photo source that cannot be read;
 * :class:`DownloadError` and :class:`CacheError` (also ``RuntimeError``\\ s, as they were): a
-  download that failed, a cache that holds nothing usable.
+  download that failed, a cache that holds nothing usable; :class:`WriteError` (also an
+  ``OSError``): an output file that could not be written whole.
 
 Every message names the input and says what is wrong with it.
 """
@@ -44,3 +45,7 @@ class DownloadError(TutorialError, RuntimeError):
 
 class CacheError(TutorialError, RuntimeError):
     """A needed file is not in the cache, or the cache holds no usable copy of it."""
+
+
+class WriteError(TutorialError, OSError):
+    """A file could not be written whole (a full disk, a file-size limit); nothing was left."""

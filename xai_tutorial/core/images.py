@@ -19,7 +19,6 @@ import errno
 import io
 import os
 import stat
-import time
 import warnings
 import weakref
 from collections.abc import Callable
@@ -31,8 +30,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._files import os_reason
-from ._network import reason, redact, shorten
-from .errors import ImageLoadError
+from ._network import Deadline, reason, redact, shorten
+from .errors import ImageLoadError, InputError
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
 
@@ -50,7 +49,17 @@ MAX_DOWNLOAD_BYTES = 50_000_000
 #: Whole-request deadline, in seconds, for an image URL.
 URL_TIMEOUT = 15.0
 
-_VECTOR_SUFFIXES = {".svg", ".svgz", ".eps", ".pdf", ".ai"}
+_VECTOR_SUFFIXES = {".svg", ".svgz", ".eps", ".epsf", ".epsi", ".ps", ".pdf", ".ai"}
+
+#: The only Pillow decoders ``load_image`` uses: the formats photos come in, each decoded inside
+#: Pillow or its bundled libraries. None starts an external program (Pillow's EPS/PS plugin runs
+#: Ghostscript, so PostScript is never decoded, whatever the file is called); ICO/CUR are left out
+#: because their directory can announce a small size for a huge embedded picture.
+FORMATS: tuple[str, ...] = ("PNG", "JPEG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "TGA")
+#: Most scans a JPEG may hold. Each progressive scan re-reads the whole picture (about 3.5 ms
+#: a scan at 25 megapixels), so a file that repeats one scan thousands of times is a CPU bomb;
+#: real progressive photos have about 10 (libjpeg's default script) and rarely over 20.
+MAX_JPEG_SCANS = 100
 
 
 
@@ -160,7 +169,18 @@ def _finite(array: np.ndarray, name: str) -> None:
 def _to_rgb(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Image.Image:
     """Convert any PIL mode to 8-bit RGB: alpha over white, 16-bit rescaled, CMYK converted."""
     check_size(image.width, image.height, name, max_pixels)
-    image = ImageOps.exif_transpose(image)
+    if getattr(image, "tile", None) and (image.format or "") not in FORMATS:
+        raise ImageLoadError(  # a lazily opened file: loading it would run its decoder
+            f"{name}: a {image.format or 'lazily opened'} image is not decoded here (it could "
+            f"run an external program); open {', '.join(FORMATS)} files, or load it yourself"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.load()
+            image = ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, EOFError, AttributeError) as exc:
+        raise ImageLoadError(f"{name}: the image cannot be read ({_short(exc)})") from None
     mode = image.mode
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         array = np.asarray(image, dtype=np.float32)
@@ -188,6 +208,11 @@ def _to_rgb(image: Image.Image, name: str, max_pixels: int = MAX_PIXELS) -> Imag
         raise ImageLoadError(f"{name}: cannot convert image mode {mode!r} to RGB ({exc})") from exc
 
 
+def _short(exc: BaseException) -> str:
+    """An exception as a short phrase (a closed or truncated image, corrupt EXIF, ...)."""
+    return shorten(f"{exc}" or type(exc).__name__, 120)
+
+
 def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     if not data:
         raise ImageLoadError(f"{name}: the file is empty (0 bytes)")
@@ -196,10 +221,18 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise ImageLoadError(
             f"{name}: SVG is a vector format, which is not supported; export it to PNG or JPEG"
         )
+    if data[:2] == b"\xff\xd8":  # a JPEG: count its scans (SOS markers) before decoding any
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise ImageLoadError(
+                f"{name}: the JPEG holds {scans:,} scans, more than the {MAX_JPEG_SCANS} any "
+                "photo needs (decoding it would take minutes); save it again as a plain JPEG"
+            )
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's other warnings: the checks below decide
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
             check_size(*image.size, name, max_pixels)
             image.seek(0)  # animated images: the first frame
             image.load()
@@ -208,10 +241,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(f"{name}: refused as a possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError:
-        kind = "text" if _looks_like_text(data) else "data"
-        raise ImageLoadError(
-            f"{name}: not an image (its {kind} is in no format Pillow can read)"
-        ) from None
+        raise ImageLoadError(f"{name}: {_unreadable(data)}") from None
     except OSError as exc:
         message = str(exc)
         if "truncated" in message.lower():
@@ -220,6 +250,17 @@ def _decode(data: bytes, name: str, max_pixels: int) -> Image.Image:
     except (ValueError, SyntaxError, EOFError) as exc:  # raised by some of Pillow's decoders
         raise ImageLoadError(f"{name}: the image data is corrupt ({exc})") from None
     return _to_rgb(image, name, max_pixels)
+
+
+def _unreadable(data: bytes) -> str:
+    """Why ``data`` is not decoded: PostScript named as such, else not a photo format."""
+    head = data[:64].lstrip()
+    if head.startswith((b"%!", b"\xc5\xd0\xd3\xc6")):  # PostScript / EPS, DOS-EPS binary header
+        return ("PostScript/EPS is not read (decoding it would run Ghostscript on the file); "
+                "export it to PNG or JPEG")
+    kind = "text" if _looks_like_text(data) else "data"
+    return (f"not an image in a supported format (its {kind} is none of "
+            f"{', '.join(FORMATS)})")
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -264,47 +305,23 @@ def _from_array(array: np.ndarray, name: str, max_pixels: int) -> Image.Image:
 
 
 def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
-    """The body of ``url`` and its Content-Type, within ``timeout`` seconds and ``max_bytes``."""
-    import requests
-
-    deadline = time.monotonic() + timeout
+    """The body of ``url`` and its Content-Type, within ``timeout`` seconds in all (connecting,
+    status line, headers, redirects and body: one :class:`Deadline`) and ``max_bytes``."""
     try:
-        with requests.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
-            if response.status_code >= 400:
-                raise ImageLoadError(
-                    f"{name}: the server answered HTTP {response.status_code} {response.reason}"
-                )
-            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise ImageLoadError(
-                    f"{name}: the image is {int(length):,} bytes, over the {max_bytes:,}-byte cap"
-                )
-            sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
-            body = bytearray()
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
-                if sock is not None:
-                    sock.settimeout(left)  # each read waits only for what is left of the deadline
-                # read1 returns what has arrived (at most 64 KiB), so a trickle is timed too.
-                chunk = response.raw.read1(64 * 1024, decode_content=True)
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > max_bytes:
-                    raise ImageLoadError(f"{name}: the image is over the {max_bytes:,}-byte cap")
-            encoded = response.headers.get("Content-Encoding", "identity").lower()
-            if length.isdigit() and encoded in ("", "identity") and len(body) < int(length):
-                raise ImageLoadError(
-                    f"{name}: the connection closed after {len(body):,} of the {int(length):,} "
-                    "bytes the server announced"
-                )
-            return bytes(body), kind
+        with Deadline(timeout) as deadline, deadline.session() as session:
+            late = ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
+            try:
+                answer = _request(session, url, name, timeout, max_bytes)
+            except Exception:  # requests, urllib3, http.client and socket errors alike
+                if deadline.expired:  # what failed was the shut-down socket
+                    raise late from None
+                raise
+            if deadline.expired:  # a shut-down socket can also look like a short answer
+                raise late
+            return answer
     except ImageLoadError:
         raise
-    except Exception as exc:  # requests, urllib3, http.client and socket errors alike
+    except Exception as exc:
         if not _is_network_error(exc):
             raise
         why = reason(exc, timeout)
@@ -313,6 +330,38 @@ def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> tuple[byte
         elif "refused" in why or "resolved" in why or why == "could not connect":
             why = f"could not connect: {why}"
         raise ImageLoadError(f"{name}: {why}") from None
+
+
+def _request(session, url: str, name: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
+    """One GET through ``session`` (whose sockets the caller's deadline shuts down)."""
+    with session.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
+        if response.status_code >= 400:
+            raise ImageLoadError(
+                f"{name}: the server answered HTTP {response.status_code} "
+                f"{shorten(str(response.reason), 60)}"
+            )
+        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise ImageLoadError(
+                f"{name}: the image is {int(length):,} bytes, over the {max_bytes:,}-byte cap"
+            )
+        body = bytearray()
+        while True:
+            # read1 returns what has arrived (at most 64 KiB), so a trickle is timed too.
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > max_bytes:
+                raise ImageLoadError(f"{name}: the image is over the {max_bytes:,}-byte cap")
+        encoded = response.headers.get("Content-Encoding", "identity").lower()
+        if length.isdigit() and encoded in ("", "identity") and len(body) < int(length):
+            raise ImageLoadError(
+                f"{name}: the connection closed after {len(body):,} of the {int(length):,} "
+                "bytes the server announced"
+            )
+        return bytes(body), shorten(kind, 60)
 
 
 def _is_network_error(exc: BaseException) -> bool:
@@ -399,9 +448,21 @@ def load_image(
     Raises:
         ImageLoadError: naming the input and what is wrong with it.
     """
+    _check_limits(max_pixels, timeout, max_bytes)
     if isinstance(source, Image.Image) and is_checked(source, max_pixels):
         return source  # already loaded: validated once, at the edge, and not copied again
     return _checked(_load(source, max_pixels, timeout, max_bytes))
+
+
+def _check_limits(max_pixels: object, timeout: object, max_bytes: object) -> None:
+    """``load_image``'s own arguments: positive whole numbers, and a finite positive deadline."""
+    for label, value in (("max_pixels", max_pixels), ("max_bytes", max_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{label} {value!r}: must be a whole number of at least 1")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
+        0 < timeout < float("inf")
+    ):
+        raise InputError(f"timeout {timeout!r}: must be a positive, finite number of seconds")
 
 
 #: Images ``load_image`` returned, by ``id`` (weakly: an image that is dropped leaves).
@@ -456,6 +517,8 @@ def _load(source: ImageSource, max_pixels: int, timeout: float, max_bytes: int) 
                         f"{name}: the server sent {kind!r}, not an image"
                     ) from None
                 raise
+    if "\0" in text:
+        raise ImageLoadError(f"{name}: a path cannot hold a NUL character")
     path = Path(text).expanduser()
     try:
         os.stat(path)
@@ -475,3 +538,21 @@ def _load(source: ImageSource, max_pixels: int, timeout: float, max_bytes: int) 
             "export it to PNG or JPEG"
         )
     return _decode(_read_file(path, name, max_bytes), name, max_pixels)
+
+
+def image_checker(size: tuple[int, int]) -> Callable[[Path], None]:
+    """A ``verify`` for :func:`~xai_tutorial.core._files.atomic_paths`: the written file must
+    decode whole, as a PNG or JPEG of ``size = (width, height)`` pixels.
+
+    (Pillow's JPEG writer can leave a truncated file without an error when the disk fills up; a
+    truncated file does not decode, so it never counts as written.)
+    """
+
+    def check(path: Path) -> None:
+        with Image.open(path, formats=("PNG", "JPEG")) as written:
+            if written.size != tuple(size):
+                raise ValueError(f"it is {written.size[0]}x{written.size[1]}, not "
+                                 f"{size[0]}x{size[1]}")
+            written.load()
+
+    return check

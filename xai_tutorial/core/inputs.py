@@ -11,6 +11,7 @@ import difflib
 import itertools
 import numbers
 import re
+import reprlib
 import sys
 from collections.abc import Sequence
 
@@ -44,6 +45,19 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
 
 
+#: Longest text whose words are searched for suggestions (longer names match no class anyway).
+_SUGGEST_CHARS = 120
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (``...`` marks a cut): what messages echo."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+        return text if len(text) <= limit else text[: limit - 4] + "...'"
+    text = reprlib.repr(value)  # bounded: a huge list or tensor is never printed whole
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[str]:
     """Class names close to ``wanted``: names sharing a word, else similar spellings.
 
@@ -52,18 +66,21 @@ def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[s
     If there are none, names with a word starting with a word of ``wanted`` (3+ letters):
     ``"dalmat"`` offers ``"dalmatian"``. If there are still none, ``difflib`` similarity
     (ratio >= 0.6) finds misspellings: ``"espreso"`` offers ``"espresso"``. At most ``n`` names.
+    Only the first 120 characters of ``wanted`` are read, so the search costs the same for any
+    input (a 1.2 MB name costs what a short one does).
     """
-    query = _words(wanted)
-    lowered = [c.lower() for c in categories]
+    wanted = wanted[:_SUGGEST_CHARS]
+    query = set(_words(wanted))
     exact, prefix = [], []
-    for name, low in zip(categories, lowered, strict=True):
-        words = _words(low)
-        if any(q in words for q in query):
+    for name in categories:
+        words = _words(name.lower())
+        if query.intersection(words):
             exact.append(name)
         elif any(len(q) >= 3 and w.startswith(q) for q in query for w in words):
             prefix.append(name)
     found = exact or prefix
     if not found:
+        lowered = [c.lower() for c in categories]
         close = difflib.get_close_matches(wanted.strip().lower(), lowered, n=n, cutoff=0.6)
         found = [categories[lowered.index(c)] for c in close]
     return list(dict.fromkeys(found))[:n]
@@ -72,8 +89,10 @@ def suggest_labels(wanted: str, categories: Sequence[str], n: int = 8) -> list[s
 def check_class(choice: object, categories: Sequence[str], *, owner: str = "the model") -> int:
     """The class index that ``choice`` names.
 
-    Accepts a Python int, a numpy integer or a 0-d integer tensor (an index in
-    ``0 .. len(categories) - 1``), or a label (case-insensitive, surrounding spaces ignored).
+    Accepts a Python int, a numpy integer (or 0-d integer array) or a 0-d integer tensor (an
+    index in ``0 .. len(categories) - 1``), or a label: spelled exactly as the class is, or else
+    in any case (surrounding spaces ignored). ``"cardigan"`` is the sweater (474) and
+    ``"Cardigan"`` the corgi (264); a case-insensitive match to two classes is refused.
 
     Raises:
         InputError: anything else, an index out of range, or an unknown label (the message then
@@ -81,17 +100,24 @@ def check_class(choice: object, categories: Sequence[str], *, owner: str = "the 
     """
     count = len(categories)
     if isinstance(choice, str):
-        lowered = [c.lower() for c in categories]
-        wanted = choice.strip().lower()
-        if wanted and wanted in lowered:
-            return lowered.index(wanted)
+        wanted = choice.strip()
+        if wanted in categories:
+            return list(categories).index(wanted)
+        folded = wanted.lower()
+        matches = [i for i, c in enumerate(categories) if c.lower() == folded] if wanted else []
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            spelled = ", ".join(f"{categories[i]!r} ({i})" for i in matches)
+            raise InputError(f"class {shown(choice)}: several classes of {owner} have that "
+                             f"name in another case: {spelled}; spell it exactly")
         close = suggest_labels(choice, categories)
         hint = "; close matches: " + ", ".join(repr(c) for c in close) if close else ""
-        raise InputError(f"class {choice!r}: no class of {owner} has that name{hint}")
+        raise InputError(f"class {shown(choice)}: no class of {owner} has that name{hint}")
     index = _integer(choice)
     if index is None:
         raise InputError(
-            f"class {choice!r}: give a class index (a whole number) or a class name, "
+            f"class {shown(choice)}: give a class index (a whole number) or a class name, "
             f"not a {type(choice).__name__}"
         )
     if not 0 <= index < count:
@@ -125,21 +151,38 @@ def check_k(k: object, count: int) -> int:
     return value
 
 
-def check_batch(x: object, *, channels: int = 3, single: bool = True) -> object:
-    """A preprocessed image tensor: ``(1, channels, H, W)`` (or ``(N, channels, H, W)`` when
-    ``single`` is false) with ``H, W >= 1``, floating point."""
+def check_batch(x: object, *, channels: int | None = 3, single: bool = True) -> object:
+    """A preprocessed image tensor, checked and as float32: ``(1, channels, H, W)`` (or
+    ``(N, channels, H, W)`` when ``single`` is false) with ``H, W, N >= 1``.
+
+    A floating tensor of another dtype (float64, float16, bfloat16) is cast to float32; integer,
+    boolean, complex, meta and non-finite tensors are refused. ``channels=None`` accepts any
+    channel count (at least 1).
+
+    Raises:
+        InputError: naming what is wrong (type, shape, dtype, device or values).
+    """
     torch = sys.modules.get("torch")
     lead = "1" if single else "N"
+    want = "C" if channels is None else str(channels)
     if torch is None or not isinstance(x, torch.Tensor):
-        raise InputError(f"expected a ({lead}, {channels}, H, W) tensor, got a "
+        raise InputError(f"expected a ({lead}, {want}, H, W) tensor, got a "
                          f"{type(x).__name__}")
-    if x.ndim != 4 or (single and x.shape[0] != 1) or x.shape[1] != channels or 0 in x.shape:
-        what = f"one {channels}-channel image" if single else f"{channels}-channel images"
+    if x.ndim != 4 or (single and x.shape[0] != 1) or 0 in x.shape or (
+        channels is not None and x.shape[1] != channels
+    ):
+        what = f"one {want}-channel image" if single else f"{want}-channel images"
         raise InputError(
-            f"expected a ({lead}, {channels}, H, W) tensor ({what}), got shape {tuple(x.shape)}"
+            f"expected a ({lead}, {want}, H, W) tensor ({what}), got shape {tuple(x.shape)}"
         )
     if not x.is_floating_point():
         raise InputError(f"expected a float tensor, got {x.dtype}")
+    if x.device.type == "meta":
+        raise InputError("expected a tensor with values, got one on the 'meta' device")
+    if x.dtype != torch.float32:
+        x = x.float()
+    if not bool(torch.isfinite(x).all()):
+        raise InputError("the input tensor holds NaN or infinite values")
     return x
 
 
