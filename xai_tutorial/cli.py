@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .core._files import printable
 from .core.downloads import DOWNLOADS
 from .core.errors import CacheError, DownloadError, InputError, TutorialError
 from .core.heatmap import DEFAULT_CMAP, HeatmapStyle
@@ -39,17 +41,21 @@ USER_ERRORS: tuple[type[BaseException], ...] = (TutorialError,)
 ENVIRONMENT_ERRNOS: frozenset[int] = frozenset(
     getattr(errno, name) for name in (
         "EACCES", "EPERM", "ENOENT", "ENOTDIR", "EISDIR", "EEXIST", "ENAMETOOLONG", "EROFS",
-        "ENOSPC", "EDQUOT", "ELOOP", "EXDEV", "EBUSY", "ETXTBSY",
+        "ENOSPC", "EDQUOT", "ELOOP", "EXDEV", "EBUSY", "ETXTBSY", "EFBIG", "EMFILE", "ENFILE",
+        "EIO",
     ) if hasattr(errno, name)
 )
 
 
 def environment_message(exc: OSError) -> str:
-    """``path: reason`` for an environment error (both paths when there are two)."""
+    """``path: reason`` for an environment error (both paths when there are two), escaped."""
     reason = exc.strerror or str(exc)
+    if exc.errno == errno.EFBIG:
+        reason += " (a file-size limit, ulimit -f?)"
     if exc.filename is None:
         return reason
-    paths = str(exc.filename) if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    paths = printable(exc.filename) if exc.filename2 is None else (
+        f"{printable(exc.filename)} -> {printable(exc.filename2)}")
     return f"{paths}: {reason}"
 
 
@@ -113,8 +119,8 @@ def _report(args: argparse.Namespace, image, classifier, index: int, probability
         print(json.dumps(payload, indent=2))
         return 0
     print(f"Class: {label} (index {index}, probability {probability:.2%})")
-    print(f" * Wrote heatmap to {heatmap}")
-    print(f" * Wrote combined to {combined}")
+    print(f" * Wrote heatmap to {printable(heatmap)}")
+    print(f" * Wrote combined to {printable(combined)}")
     return 0
 
 
@@ -189,7 +195,7 @@ def _nbdt(args: argparse.Namespace) -> int:
     else:
         print(explanation.text(width=LINE))
         for path in written:
-            print(f" * Wrote {path}")
+            print(f" * Wrote {printable(path)}")
     return 0
 
 
@@ -231,10 +237,10 @@ def _fetch(args: argparse.Namespace) -> int:
         try:
             path = fetch(name, progress=not args.quiet)
         except (DownloadError, CacheError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _fail(str(exc))
             failed += 1
         else:
-            print(f"{name}: {path}")
+            print(f"{name}: {printable(path)}")
     return EXIT_ERROR if failed else 0
 
 
@@ -333,18 +339,65 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every user error is one escaped ``error:`` line (see the module doc).
+
+    A closed standard output (``... | head -1``) ends the command quietly with exit status 141,
+    as a tool killed by SIGPIPE would.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_matplotlib_config()
     try:
         return args.run(args)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(str(exc))
+    except BrokenPipeError:
+        return _closed_stdout()
     except OSError as exc:
         if exc.errno not in ENVIRONMENT_ERRNOS:
             raise  # not the environment: a bug, with its traceback
-        print(f"error: {environment_message(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(environment_message(exc))
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+#: Longest error line printed (a message quoting a huge input is cut in the middle).
+ERROR_CHARS = 400
+
+
+def _fail(message: str) -> int:
+    """Print ``message`` as one escaped, capped ``error:`` line on stderr; exit status 1."""
+    try:
+        print(f"error: {printable(message, ERROR_CHARS)}", file=sys.stderr)
+    except (BrokenPipeError, OSError):
+        pass  # stderr closed too: nothing more can be said
+    return EXIT_ERROR
+
+
+def _closed_stdout() -> int:
+    """The reader of standard output went away: point it at /dev/null so the interpreter's own
+    last flush stays silent, and exit as SIGPIPE would."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 128 + 13
+
+
+def _quiet_matplotlib_config() -> None:
+    """When matplotlib's config folder cannot be made (an unwritable HOME), give it a private
+    temporary one, as its own warning advises, so the CLI prints no warning lines."""
+    if "MPLCONFIGDIR" in os.environ:
+        return
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    try:
+        os.makedirs(os.path.join(base, "matplotlib"), exist_ok=True)
+        if os.access(os.path.join(base, "matplotlib"), os.W_OK):
+            return
+    except OSError:
+        pass
+    import tempfile
+
+    os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="xai-tutorial-matplotlib-")

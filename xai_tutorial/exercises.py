@@ -22,7 +22,9 @@ returns ``None`` when the answer is right and a short reason otherwise, or it ma
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -62,6 +64,24 @@ def expect(condition: bool, reason: str) -> None:
         raise AssertionError(reason)
 
 
+def _text(value: object) -> str:
+    """``str(value)``, safely: a learner's exception or object whose ``__str__`` raises (or
+    returns something that is not a str) is shown by its type's name instead."""
+    try:
+        text = str(value)
+        if type(text) is not str:
+            raise TypeError
+        return str.__str__(text)
+    except BaseException:  # noqa: BLE001 (whatever __str__ raised)
+        if isinstance(value, BaseException):
+            return f"(its message could not be shown: {_name_of(value)}.__str__ raised)"
+        return "(a reason that could not be shown)"
+
+
+def _name_of(exc: BaseException) -> str:
+    return getattr(type(exc), "__name__", "an exception")
+
+
 def _first_line(text: str, limit: int = 300) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
@@ -93,13 +113,22 @@ class Exercise:
             return Result(Outcome.NOT_ATTEMPTED,
                           f"○ {self.name}: not attempted yet (define {names}, then check again)")
         try:
-            reason = self.checker(*(namespace[v] for v in self.variables))
+            # What a library prints while a checker runs (nbdt's import-time noise, a learner
+            # object's own prints) is not the verdict: only the one line below is shown.
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                reason = self.checker(*(namespace[v] for v in self.variables))
+            reason = _text(reason) if reason else None
+        except KeyboardInterrupt:
+            raise  # the learner stopped the cell: not an answer
         except AssertionError as exc:
-            reason = str(exc) or "the answer does not pass the check"
-        except Exception as exc:  # the learner's value broke the checker: say so, calmly
-            reason = f"checking it raised {type(exc).__name__}: {exc}"
+            reason = _text(exc) or "the answer does not pass the check"
+        except SystemExit:
+            reason = "checking it called exit() (SystemExit); an answer must not end the kernel"
+        except BaseException as exc:  # noqa: BLE001 (GeneratorExit, a learner's own, ...)
+            reason = f"checking it raised {_name_of(exc)}: {_text(exc)}".rstrip(": ")
         if reason:
-            return Result(Outcome.NOT_YET, f"✗ {self.name}: not yet. {_first_line(str(reason))}")
+            return Result(Outcome.NOT_YET, f"✗ {self.name}: not yet. {_first_line(reason)}")
         return Result(Outcome.CORRECT, f"✓ {self.name}: correct!")
 
     def check(self, namespace: Mapping[str, Any] | None = None) -> Result:

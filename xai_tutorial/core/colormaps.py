@@ -12,6 +12,7 @@ from functools import cache
 import numpy as np
 
 from .errors import InputError
+from .inputs import shown
 
 __all__ = ["COLORMAPS", "check_colormap", "colormap", "lookup_table"]
 
@@ -40,7 +41,7 @@ def check_colormap(cmap: object) -> str:
         except KeyError:
             pass
     raise InputError(
-        f"colormap {cmap!r}: not a matplotlib colormap (e.g. {', '.join(COLORMAPS)})"
+        f"colormap {shown(cmap)}: not a matplotlib colormap (e.g. {', '.join(COLORMAPS)})"
     )
 
 

@@ -32,7 +32,8 @@ class UnknownNameError(InputError):
 
     def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
         self.kind, self.name, self.choices = kind, name, tuple(choices)
-        super().__init__(f"{name!r}: no such {kind}; choose one of {', '.join(self.choices)}")
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:76] + "...'"
+        super().__init__(f"{shown}: no such {kind}; choose one of {', '.join(self.choices)}")
 
 
 class ImageLoadError(InputError):

@@ -127,7 +127,7 @@ def check_class(choice: object, categories: Sequence[str], *, owner: str = "the 
 
 def check_alpha(alpha: object) -> float:
     """The heatmap opacity as a float in [0, 1] (0 = photo only, 1 = heatmap only)."""
-    message = f"alpha {alpha!r}: must be a number between 0 (photo only) and 1 (heatmap only)"
+    message = f"alpha {shown(alpha)}: must be a number between 0 (photo only) and 1 (heatmap only)"
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise InputError(message)
     value = float(alpha)
@@ -139,7 +139,7 @@ def check_alpha(alpha: object) -> float:
 def check_scale(scale: object) -> str:
     """One of :data:`SCALES`."""
     if scale not in SCALES:
-        raise InputError(f"scale {scale!r}: choose one of {', '.join(SCALES)}")
+        raise InputError(f"scale {shown(scale)}: choose one of {', '.join(SCALES)}")
     return str(scale)
 
 
@@ -147,7 +147,7 @@ def check_k(k: object, count: int) -> int:
     """A number of top classes, a whole number in ``1 .. count``."""
     value = _integer(k)
     if value is None or not 1 <= value <= count:
-        raise InputError(f"k {k!r}: must be a whole number between 1 and {count}")
+        raise InputError(f"k {shown(k)}: must be a whole number between 1 and {count}")
     return value
 
 
