@@ -38,6 +38,7 @@ from .core.hooks import (
     find_cam_layers,
     get_layer,
     hook_count,
+    input_errors,
     not_cam,
 )
 from .core.images import ImageSource, load_image
@@ -195,7 +196,7 @@ def class_activation_maps(
 def _forward(classifier: Classifier, x: torch.Tensor, pooling: str, fc: nn.Linear
              ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logits, F)`` of one checked input; refuses shapes CAM cannot read."""
-    with capture(classifier.model, pooling, "input") as store:
+    with capture(classifier.model, pooling, "input") as store, input_errors(x, classifier.model):
         output = classifier.model(x)
     described = _described(classifier)
     if "features" not in store:

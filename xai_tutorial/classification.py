@@ -23,9 +23,9 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from .core.downloads import get_download, verify
+from .core.downloads import get_download, load_checkpoint
 from .core.errors import UnknownNameError
-from .core.hooks import eval_mode
+from .core.hooks import eval_mode, input_errors
 from .core.images import ImageSource, load_image
 from .core.inputs import check_batch, check_class, check_k
 
@@ -152,7 +152,7 @@ class Classifier:
     def _scores(self, x: torch.Tensor) -> torch.Tensor:
         """The model's logits for a checked float32 batch, in eval mode (the caller's mode of
         every module is restored afterwards)."""
-        with torch.no_grad(), eval_mode(self.model):
+        with torch.no_grad(), eval_mode(self.model), input_errors(x, self.model):
             return self.model(x)
 
     def predict(self, image: ImageSource | torch.Tensor, k: int = 5) -> list[Prediction]:
@@ -218,11 +218,17 @@ def _efficientnet_lite0_model() -> nn.Module:
 
 
 def _resnet18_model() -> nn.Module:
+    """torchvision's ResNet-18 with the cached, verified ImageNet weights.
+
+    Raises:
+        CacheError: one line: not downloaded (with what to run), unverified, corrupt, or not a
+            ResNet-18 checkpoint (keys and shapes are checked before ``load_state_dict``).
+    """
     from torchvision.models import resnet18
 
-    path = verify(get_download("resnet18"))  # CacheError with what to run when absent
+    state = load_checkpoint(get_download("resnet18"))
     model = resnet18(weights=None)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(state)
     return model
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "get_layer",
     "hook_count",
     "identity_gap",
+    "input_errors",
     "not_cam",
 ]
 
@@ -199,3 +200,20 @@ def find_cam_layers(model: nn.Module, *, owner: str | None = None) -> tuple[str,
     if linear is None:
         raise not_cam(name, "no linear layer follows its global average pooling")
     return leaves[start][0], linear
+
+
+@contextmanager
+def input_errors(x: torch.Tensor, model: nn.Module | None = None) -> Iterator[None]:
+    """Turn a ``RuntimeError`` from running a model on ``x`` into an :class:`InputError` that
+    names the input's shape (the usual cause: a tensor too small for the network's kernels, or
+    shaped for another network). Wrap public entry points that run a model on a tensor.
+    """
+    try:
+        yield
+    except RuntimeError as exc:
+        name = type(model).__name__ if model is not None else "the model"
+        first = " ".join(str(exc).split())[:160]
+        raise InputError(
+            f"inputs of shape {tuple(x.shape)}: {name} cannot run on them ({first}); is the "
+            "tensor preprocessed for this model (too small, or the wrong size)?"
+        ) from None

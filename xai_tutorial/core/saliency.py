@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from .errors import InputError, UnknownNameError
+from .hooks import input_errors
 from .inputs import check_batch
 
 __all__ = [
@@ -210,7 +211,7 @@ def saliency_map(classifier: Any, image: object, class_index: object, method: st
         inspect.signature(function).bind(classifier, x, index, **options)
     except TypeError as exc:
         raise InputError(f"saliency method {method!r}: {exc}") from None
-    with count_passes(classifier.model) as counts:
+    with count_passes(classifier.model) as counts, input_errors(x, classifier.model):
         values = function(classifier, x, index, **options)
     return SaliencyMap(
         values=_checked_values(values, method),

@@ -18,7 +18,7 @@ import torch
 from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.heatmap import check_map, upsample
-from ..core.hooks import eval_mode
+from ..core.hooks import eval_mode, input_errors
 from ..core.images import ImageSource
 from ..core.saliency import SaliencyMap, model_input, saliency_map
 
@@ -144,7 +144,7 @@ def _curve(
     start, end = (x, base) if kind == "deletion" else (base, x)
     counts = [round(k * height * width / steps) for k in range(steps + 1)]
     probabilities: list[torch.Tensor] = []
-    with eval_mode(classifier.model) as model, torch.no_grad():
+    with eval_mode(classifier.model) as model, torch.no_grad(), input_errors(x, model):
         for first in range(0, steps + 1, batch_size):
             chunk = torch.tensor(counts[first : first + batch_size]).view(-1, 1, 1, 1)
             replaced = rank < chunk  # (B, 1, H, W): the first n pixels of the order

@@ -31,7 +31,7 @@ import torch
 from ..cam import cam_layers, class_activation_maps
 from ..classification import Classifier
 from ..core.errors import InputError
-from ..core.hooks import eval_mode, get_layer
+from ..core.hooks import eval_mode, get_layer, input_errors
 from ..core.images import ImageSource
 from ..core.inputs import check_batch
 from ..core.saliency import model_input
@@ -87,7 +87,7 @@ def _layer_grad_cam(classifier: Classifier, x: torch.Tensor, classes: list[int],
 
     module, to_input = _grad_cam_layer(classifier, layer)
     model = classifier.model
-    with eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad(), input_errors(x, model):
         maps = LayerGradCam(model, module).attribute(
             x, target=classes, attribute_to_layer_input=to_input, relu_attributions=True
         )
@@ -207,7 +207,7 @@ def occlusion(
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
         return model(batch).softmax(1)
 
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad(), input_errors(x, model):
         attribution = Occlusion(probabilities).attribute(
             x,
             sliding_window_shapes=(x.shape[1], window, window),

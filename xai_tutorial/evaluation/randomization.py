@@ -19,7 +19,7 @@ from torch import nn
 from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.heatmap import upsample
-from ..core.hooks import get_layer
+from ..core.hooks import get_layer, input_errors
 from ..core.images import ImageSource
 from ..core.saliency import model_input, saliency_map
 from .deletion import saliency_values
@@ -195,7 +195,8 @@ def randomization_check(
         values = saliency_values(map_)
         return values.abs() if absolute else values
 
-    original = prepared(function(classifier, x, index))
+    with input_errors(x, classifier.model):
+        original = prepared(function(classifier, x, index))
     randomized = copy.copy(classifier)
     randomized.model = copy.deepcopy(classifier.model).eval()
     groups = dict(_cascade_groups(randomized.model))
