@@ -23,7 +23,7 @@ from pathlib import Path
 BUILD = r"""
 import contextlib, io, os, sys, time
 if sys.argv[1] == "patched":
-    from xai_tutorial import nbdt_compat
+    from xai_tutorial.decision_trees import compat as nbdt_compat
     nbdt_compat.apply()
 else:  # as shipped, plus the one change it cannot run without
     with contextlib.redirect_stdout(io.StringIO()):
@@ -137,8 +137,8 @@ def ratio(base, other, runs: int) -> float:
 def induce_seconds() -> str:
     import tempfile
 
-    from xai_tutorial import nbdt_compat
     from xai_tutorial.classification import load_classifier
+    from xai_tutorial.decision_trees import compat as nbdt_compat
     from xai_tutorial.decision_trees import imagenet_wnids, induce_hierarchy
 
     if not nbdt_compat.wordnet_available():

@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from xai_tutorial.decision_trees import FASHION_CLASSES, FASHION_MEAN, FASHION_STD, load_nbdt
-from xai_tutorial.nbdt_training import fashion_mnist
+from xai_tutorial.decision_trees.training import fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def main() -> None:
     hard, soft = load_nbdt("fashion"), load_nbdt("fashion", soft=True)
     for start in range(0, len(y), 500):
         logits = hard.network(x[start:start + 500]).detach()
-        pairs = zip(hard._explain_logits(logits), soft._explain_logits(logits), strict=True)
+        pairs = zip(hard.explain_logits(logits), soft.explain_logits(logits), strict=True)
         for i, (h, s) in enumerate(pairs):
             truth = FASHION_CLASSES[int(y[start + i])]
             if h.prediction != truth and s.prediction == truth:

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from xai_tutorial.decision_trees import FASHION_CLASSES, FASHION_MEAN, FASHION_STD
-from xai_tutorial.nbdt_training import fashion_mnist, train_fashion_nbdt
+from xai_tutorial.decision_trees.training import fashion_mnist, train_fashion_nbdt
 
 ROOT = Path(__file__).resolve().parents[1]
 

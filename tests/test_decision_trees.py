@@ -216,9 +216,9 @@ def served_cifar10(http_server, monkeypatch):
         return dl.Download(item.name, url, item.folder, item.description)
 
     monkeypatch.setitem(dl.DOWNLOADS, "nbdt_cifar10", local)
-    import xai_tutorial.decision_trees as trees
+    from xai_tutorial.decision_trees import registry  # where the CIFAR-10 builder reads it
 
-    monkeypatch.setattr(trees, "CIFAR10_ARCH", ("wrn28_10_cifar10", SmallCifarNet))
+    monkeypatch.setattr(registry, "CIFAR10_ARCH", ("wrn28_10_cifar10", SmallCifarNet))
     return net, hashlib.sha256(data).hexdigest()
 
 
@@ -329,7 +329,7 @@ def _hand_explainer(tmp_path: Path, net: nn.Module, soft: bool = False) -> NBDTE
     model = kind(dataset="custom", model=net, path_graph=str(graph), path_wnids=str(wnids),
                  classes=["a", "b", "c"])
     return NBDTExplainer("hand", model, ["a", "b", "c"], graph, wnids, lambda image: image,
-                         soft, pooling_layer="pool", fc_layer="fc")
+                         soft, pooling_layer="pool", fc_layer="fc", channels=2)
 
 
 def test_node_maps_exact_on_a_hand_built_net(tmp_path):
@@ -392,10 +392,10 @@ def test_held_out_images_identity_names_and_rules(fashion, fashion_test):
     classified shoe passes "footwear", every correctly classified garment "clothing"."""
     x, y = fashion_test.tensors[0][:1000], fashion_test.tensors[1][:1000]
     logits, features = fashion.forward(x)
-    explanations = fashion._explain_logits(logits)
+    explanations = fashion.explain_logits(logits)
     shoes = clothes = 0
     for i, explanation in enumerate(explanations):
-        maps = fashion._node_maps(explanation, features[i], logits[i])
+        maps = fashion.node_maps(explanation, features[i], logits[i])
         assert len(maps) == len(explanation.decisions)
         assert max(m.identity_error() for m in maps) <= 1e-4
         truth, names = FASHION_CLASSES[int(y[i])], [d.name for d in explanation.decisions]
@@ -413,7 +413,7 @@ def test_soft_probabilities_multiply_to_the_leaf_probability(fashion_test):
     x = fashion_test.tensors[0][:200]
     logits = soft.network(x).detach()
     outputs = soft.nbdt.rules.forward(logits)
-    for i, explanation in enumerate(soft._explain_logits(logits)):
+    for i, explanation in enumerate(soft.explain_logits(logits)):
         leaf = FASHION_CLASSES.index(explanation.prediction)
         assert abs(explanation.probability - float(outputs[i, leaf])) < 1e-5
     assert "the product of the decisions" in str(explanation)
@@ -458,11 +458,16 @@ def test_tree_picture_shows_leaves(fashion):
     assert "[Sandal, Sneaker, Ankle boot]" in texts
 
 
-def test_decision_trees_is_a_method_module():
-    for name in ("decision_trees", "nbdt_compat", "nbdt_naming", "nbdt_training"):
-        source = (ROOT / "xai_tutorial" / f"{name}.py").read_text()
+def test_decision_trees_is_a_method_package():
+    modules = sorted((ROOT / "xai_tutorial" / "decision_trees").glob("*.py"))
+    assert {p.stem for p in modules} >= {"__init__", "hierarchy", "explanation", "node_maps",
+                                         "display", "explainer", "registry", "lesson", "compat",
+                                         "naming", "training"}
+    for path in modules:
+        source = path.read_text()
         imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source, re.MULTILINE)
-        assert not [i for i in imports if "matplotlib" in i or "widget" in i], (name, imports)
+        assert not [i for i in imports if "matplotlib" in i or "widget" in i or "_view" in i], (
+            path.name, imports)
 
 
 # ----------------------------------------------------------------------------------------------

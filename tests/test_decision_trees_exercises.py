@@ -111,6 +111,18 @@ def test_untrained_agreement_checker_is_generic(fashion):
     assert text.outcome is Outcome.NOT_YET and "number" in text.line
 
 
-def test_every_exercise_has_hint_and_solution():
-    for exercise in (ex.node_score_by_hand, ex.wrong_turn, ex.untrained_agreement):
+def test_every_exercise_has_hint_and_solution(capsys):
+    assert ex.EXERCISES == (ex.node_score_by_hand, ex.wrong_turn, ex.untrained_agreement)
+    for exercise in ex.EXERCISES:
         assert exercise.hint_text and "=" in exercise.solution_text
+        exercise.hint()
+        exercise.solution()
+    out = capsys.readouterr().out
+    assert out.count("Hint (") == len(ex.EXERCISES) == out.count("Solution (")
+
+
+def test_exercises_are_listed_in_notebook_order():
+    notebook = (ROOT / "notebooks" / "03_neural_backed_decision_trees.md").read_text()
+    checks = [notebook.index(f"ex.{name}.check()") for name in
+              ("node_score_by_hand", "wrong_turn", "untrained_agreement")]
+    assert checks == sorted(checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -159,6 +160,56 @@ def test_restore_puts_back_the_very_same_objects():
     with pytest.raises(RuntimeError), nbdt_compat.patched():
         raise RuntimeError("left by an error")
     assert not nbdt_compat.applied()
+    nbdt_compat.apply()
+
+
+def test_patched_restores_exactly_the_state_before_it():
+    """Patches installed before the block stay; the ones the block installed go, by any route."""
+    nbdt_compat.restore()
+    import nbdt.analysis
+    import nbdt.graph
+
+    nbdt_compat.apply(("networkx_node_link_edges",))
+    before = _snapshot()
+    patched_reader = nbdt.graph.node_link_graph
+    for leave_by_error in (False, True):
+        with pytest.raises(RuntimeError) if leave_by_error else contextlib.nullcontext(), \
+                nbdt_compat.patched(("networkx_node_link_edges", "numpy2_confusion_normalize")):
+            assert nbdt_compat.applied() == ("networkx_node_link_edges",
+                                             "numpy2_confusion_normalize")
+            assert nbdt.analysis.ConfusionMatrix.__dict__["normalize"] is not before[
+                (nbdt.analysis.ConfusionMatrix, "normalize")]
+            if leave_by_error:
+                raise RuntimeError("left by an error")
+        assert nbdt_compat.applied() == ("networkx_node_link_edges",)
+        assert nbdt.graph.node_link_graph is patched_reader  # still the one installed before
+        after = _snapshot()
+        assert after.keys() == before.keys() and all(after[k] is v for k, v in before.items())
+    with nbdt_compat.patched():  # nested blocks each undo their own
+        with nbdt_compat.patched():
+            pass
+        assert nbdt_compat.applied() == tuple(nbdt_compat.PATCHES)
+    assert nbdt_compat.applied() == ("networkx_node_link_edges",)
+    nbdt_compat.apply()
+
+
+def test_restoring_some_patches_keeps_the_others():
+    nbdt_compat.restore()
+    unpatched = _snapshot()
+    nbdt_compat.apply()
+    from nbdt.data.custom import Node
+
+    installed = Node.__dict__["get_new_to_leaf_weights"]
+    nbdt_compat.restore(("class_index_dict",))
+    assert "class_index_dict" not in nbdt_compat.applied()
+    assert Node.__dict__["wnid_to_class_index"] is unpatched[(Node, "wnid_to_class_index")]
+    assert Node.__dict__["get_new_to_leaf_weights"] is installed
+    nbdt_compat.apply()  # back in, last
+    assert nbdt_compat.applied()[-1] == "class_index_dict"
+    nbdt_compat.restore()
+    again = _snapshot()
+    assert again.keys() == unpatched.keys()
+    assert all(again[k] is v for k, v in unpatched.items())
     nbdt_compat.apply()
 
 

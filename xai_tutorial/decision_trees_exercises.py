@@ -159,3 +159,6 @@ untrained_agreement = Exercise(
         untrained_agreement = matches / len(agreement_images)
     """,
 )
+
+#: The lesson's exercises, in notebook order.
+EXERCISES: tuple[Exercise, ...] = (node_score_by_hand, wrong_turn, untrained_agreement)

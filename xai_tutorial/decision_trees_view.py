@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,10 @@ from PIL import Image
 
 from .core.images import ImageSource, load_image
 from .decision_trees import Explanation, NBDTExplainer, NodeMap
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 80  # modest: figures are saved in the notebooks
 
@@ -47,7 +52,7 @@ def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
 def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
                    explanation: Explanation | None = None,
                    node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
-                   columns: int = 6, colorbar: bool = True, cmap: str = "jet"):
+                   columns: int = 6, colorbar: bool = True, cmap: str = "jet") -> Figure:
     """The input, the picture the model sees, then one overlay per decision on the path.
 
     Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
@@ -60,10 +65,11 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
 
     from .heatmap_view import add_colorbar
 
-    picture = load_image(image) if not isinstance(image, Image.Image) else image
+    picture = load_image(image)  # free for an image load_image returned: decoded once
+    x = explainer.model_input(picture)  # preprocessed once, for the maps and the picture
     if explanation is None or node_maps is None:
-        explanation, node_maps = explainer.explain_with_maps(picture)
-    seen = _enlarged(explainer.model_picture(picture))
+        explanation, node_maps = explainer.explain_with_maps(x)
+    seen = _enlarged(explainer.model_picture(x))
     panels = [(picture, "input", None), (seen, "what the model sees", None)]
     panels += [(overlay_map(seen, m.contrast, alpha, cmap), f"{step}. {decision_caption(m)}",
                 m.contrast) for step, m in enumerate(node_maps, 1)]
@@ -96,10 +102,10 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
     """
     from .core._files import atomic_paths
 
-    picture = load_image(image)
+    x = explainer.model_input(load_image(image))  # decoded once (free if already loaded)
     if node_maps is None:
-        _, node_maps = explainer.explain_with_maps(picture)
-    seen = _enlarged(explainer.model_picture(picture))
+        _, node_maps = explainer.explain_with_maps(x)
+    seen = _enlarged(explainer.model_picture(x))
     folder = Path(folder)
     pictures = {}
     for step, node_map in enumerate(node_maps, 1):
@@ -112,8 +118,8 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
     return list(pictures)
 
 
-def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None, ax=None,
-              show_leaves: bool = False):
+def plot_tree(explainer: NBDTExplainer, explanation: Explanation | None = None,
+              ax: Axes | None = None, show_leaves: bool = False) -> Figure:
     """Draw the hierarchy top-down; the decision path, if given, in red with its probabilities.
 
     With ``show_leaves``, each inner node lists the classes under it.

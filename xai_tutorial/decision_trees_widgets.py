@@ -7,9 +7,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PIL import Image
 
 from .core.images import ImageLoadError, ImageSource, load_image
 from .decision_trees import Explanation, NBDTExplainer, NodeMap
+
+if TYPE_CHECKING:
+    import ipywidgets
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -20,9 +27,11 @@ class TryYourPhotoNBDT:
     explanation: Explanation | None = None
     node_maps: list[NodeMap] | None = None
     error: str = ""
-    picture: object = None
+    picture: Image.Image | None = None
 
     def classify(self, source: ImageSource) -> Explanation | None:
+        """Load ``source`` once (:func:`load_image`) and explain it with maps; on a photo that
+        cannot be loaded, clear the answer and keep the reason in :attr:`error`."""
         try:
             self.picture = load_image(source)
             self.explanation, self.node_maps = self.explainer.explain_with_maps(self.picture)
@@ -33,22 +42,23 @@ class TryYourPhotoNBDT:
 
     @property
     def headline(self) -> str:
+        """The explanation's line, the reason a photo failed, or what to do first."""
         if self.error:
             return f"Could not use that photo: {self.error}"
         if self.explanation is None:
             return "Upload a photo or paste an image URL."
         return str(self.explanation)
 
-    def figure(self):
+    def figure(self) -> Figure | None:
         """The photo, the picture the model sees and where each decision looked."""
-        if self.explanation is None:
+        if self.explanation is None or self.picture is None:
             return None
         from .decision_trees_view import plot_node_maps
 
         return plot_node_maps(self.explainer, self.picture, self.explanation, self.node_maps)
 
 
-def try_your_photo_nbdt(explainer: NBDTExplainer):
+def try_your_photo_nbdt(explainer: NBDTExplainer) -> ipywidgets.VBox:
     """Upload a photo and see the NBDT's decisions, and where each one looked."""
     from .widgets import photo_upload_view
 
