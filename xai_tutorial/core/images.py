@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import stat
 import warnings
 import weakref
 from collections.abc import Callable
@@ -30,8 +29,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._files import os_reason
-from ._network import Deadline, reason, redact, shorten
+from ._network import redact, shorten
 from .errors import ImageLoadError, InputError
+from .samples import SAMPLES, sample_image
+from .sources import read_file, read_url
 
 ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]  # noqa: UP007
 
@@ -73,61 +74,6 @@ def _describe(source: object) -> str:
     if isinstance(source, Image.Image):
         return f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
     return repr(shorten(redact(str(source)), 200))
-
-
-# ----------------------------------------------------------------------------------------------
-# Sample photos: scikit-image's bundled CC0 pictures, and composites built from them.
-
-
-def _skimage(name: str) -> Callable[[], Image.Image]:
-    def build() -> Image.Image:
-        import skimage.data
-
-        return Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-
-    return build
-
-
-def _side_by_side() -> Image.Image:
-    cat, cup = SAMPLES["chelsea"](), SAMPLES["coffee"]()
-    height = cat.height
-    cup = cup.resize((round(cup.width * height / cup.height), height), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGB", (cat.width + cup.width, height), "white")
-    canvas.paste(cat, (0, 0))
-    canvas.paste(cup, (cat.width, 0))
-    return canvas
-
-
-def _stacked() -> Image.Image:
-    cat, cup = SAMPLES["chelsea"](), SAMPLES["coffee"]()
-    width = cat.width
-    cup = cup.resize((width, round(cup.height * width / cup.width)), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGB", (width, cat.height + cup.height), "white")
-    canvas.paste(cat, (0, 0))
-    canvas.paste(cup, (0, cat.height))
-    return canvas
-
-
-#: Offline sample photos by name. All come from scikit-image's bundled CC0 data.
-SAMPLES: dict[str, Callable[[], Image.Image]] = {
-    "chelsea": _skimage("chelsea"),  # a tabby cat, 451x300
-    "coffee": _skimage("coffee"),  # a cup of espresso, 600x400
-    "astronaut": _skimage("astronaut"),  # Eileen Collins, 512x512
-    "rocket": _skimage("rocket"),  # a rocket on the launch pad
-    "cat_and_coffee": _side_by_side,  # the cat left of the cup, 901x300
-    "cat_over_coffee": _stacked,  # the cat above the cup, 451x601
-}
-
-
-def sample_image(name: str) -> Image.Image:
-    """Return the bundled sample photo ``name`` (one of :data:`SAMPLES`) as an RGB image."""
-    try:
-        build = SAMPLES[name]
-    except KeyError:
-        raise ImageLoadError(
-            f"{name!r}: no such sample photo; choose one of {', '.join(SAMPLES)}"
-        ) from None
-    return build()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,122 +250,6 @@ def _from_array(array: np.ndarray, name: str, max_pixels: int) -> Image.Image:
     return _to_rgb(Image.fromarray(np.ascontiguousarray(array)), name, max_pixels)
 
 
-def _read_url(url: str, name: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
-    """The body of ``url`` and its Content-Type, within ``timeout`` seconds in all (connecting,
-    status line, headers, redirects and body: one :class:`Deadline`) and ``max_bytes``."""
-    try:
-        with Deadline(timeout) as deadline, deadline.session() as session:
-            late = ImageLoadError(f"{name}: the server took over {timeout:g} s to answer")
-            try:
-                answer = _request(session, url, name, timeout, max_bytes)
-            except Exception:  # requests, urllib3, http.client and socket errors alike
-                if deadline.expired:  # what failed was the shut-down socket
-                    raise late from None
-                raise
-            if deadline.expired:  # a shut-down socket can also look like a short answer
-                raise late
-            return answer
-    except ImageLoadError:
-        raise
-    except Exception as exc:
-        if not _is_network_error(exc):
-            raise
-        why = reason(exc, timeout)
-        if "did not answer" in why:
-            why = f"the server took over {timeout:g} s to answer"
-        elif "refused" in why or "resolved" in why or why == "could not connect":
-            why = f"could not connect: {why}"
-        raise ImageLoadError(f"{name}: {why}") from None
-
-
-def _request(session, url: str, name: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
-    """One GET through ``session`` (whose sockets the caller's deadline shuts down)."""
-    with session.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
-        if response.status_code >= 400:
-            raise ImageLoadError(
-                f"{name}: the server answered HTTP {response.status_code} "
-                f"{shorten(str(response.reason), 60)}"
-            )
-        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > max_bytes:
-            raise ImageLoadError(
-                f"{name}: the image is {int(length):,} bytes, over the {max_bytes:,}-byte cap"
-            )
-        body = bytearray()
-        while True:
-            # read1 returns what has arrived (at most 64 KiB), so a trickle is timed too.
-            chunk = response.raw.read1(64 * 1024, decode_content=True)
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > max_bytes:
-                raise ImageLoadError(f"{name}: the image is over the {max_bytes:,}-byte cap")
-        encoded = response.headers.get("Content-Encoding", "identity").lower()
-        if length.isdigit() and encoded in ("", "identity") and len(body) < int(length):
-            raise ImageLoadError(
-                f"{name}: the connection closed after {len(body):,} of the {int(length):,} "
-                "bytes the server announced"
-            )
-        return bytes(body), shorten(kind, 60)
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    import http.client
-
-    import requests
-    import urllib3
-
-    return isinstance(
-        exc,
-        (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
-         OSError),
-    )
-
-
-def _read_file(path: Path, name: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``: FIFOs and devices are never read."""
-    try:
-        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of hanging; the
-        # descriptor is checked with fstat before a single byte is read.
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ImageLoadError(f"{name}: {os_reason(exc)}") from None
-    try:
-        info = os.fstat(handle)
-        if stat.S_ISDIR(info.st_mode):
-            raise ImageLoadError(f"{name}: is a directory, not an image file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageLoadError(
-                f"{name}: is a {_file_kind(info.st_mode)}, not a regular file; only image files "
-                "are read"
-            )
-        if info.st_size > max_bytes:
-            raise ImageLoadError(
-                f"{name}: the file is {info.st_size:,} bytes, over the {max_bytes:,}-byte cap"
-            )
-        os.set_blocking(handle, True)
-        with os.fdopen(handle, "rb", closefd=False) as file:
-            data = file.read(max_bytes + 1)
-        if len(data) > max_bytes:  # it grew while we read it
-            raise ImageLoadError(f"{name}: the file is over the {max_bytes:,}-byte cap")
-        return data
-    except OSError as exc:
-        raise ImageLoadError(f"{name}: cannot read the file ({os_reason(exc)})") from None
-    finally:
-        os.close(handle)
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISCHR, "character device"),
-        (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"),
-    ):
-        if test(mode):
-            return kind
-    return "special file"
-
-
 def load_image(
     source: ImageSource,
     *,
@@ -508,7 +338,7 @@ def _load(source: ImageSource, max_pixels: int, timeout: float, max_bytes: int) 
                 f"{name}: URL scheme {scheme!r} is not supported; use http:// or https://"
             )
         if scheme:
-            data, kind = _read_url(text, name, timeout, max_bytes)
+            data, kind = read_url(text, name, timeout, max_bytes)
             try:
                 return _decode(data, name, max_pixels)
             except ImageLoadError:
@@ -537,7 +367,7 @@ def _load(source: ImageSource, max_pixels: int, timeout: float, max_bytes: int) 
             f"{name}: {path.suffix} is a vector format, which is not supported; "
             "export it to PNG or JPEG"
         )
-    return _decode(_read_file(path, name, max_bytes), name, max_pixels)
+    return _decode(read_file(path, name, max_bytes), name, max_pixels)
 
 
 def image_checker(size: tuple[int, int]) -> Callable[[Path], None]:
