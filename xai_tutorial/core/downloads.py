@@ -10,23 +10,32 @@ SHA-256 matches the hash known in advance (torchvision's file names carry a pref
 where none is known (nbdt's released checkpoints publish none), the hash recorded by a completed,
 verified download. A file with no usable record is ``"unverified"`` and a mismatch ``"corrupt"``:
 neither is loaded, and :func:`fetch` downloads both again.
+
+Nothing in the cache is trusted to be well-formed. A file outside its download's size range is
+``"corrupt"`` before a byte is hashed; a record is read only when it is a small regular file (a
+FIFO, a device or a huge or deeply nested document is just "no usable record"); and a checkpoint
+whose full hash is not known in advance counts as cached only once loading it found its network's
+keys and tensor shapes (:mod:`~xai_tutorial.core.checkpoints`). :func:`load_checkpoint` hands
+consumers a state dict checked that way, or one ``CacheError``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._files import (
     Interrupted,
     os_reason,
+    printable,
     publish,
     signals_blocked,
     stale_partials,
@@ -34,12 +43,21 @@ from ._files import (
     unwind_on_signals,
 )
 from ._network import reason, redact
+from .checkpoints import (
+    RESNET18,
+    WRN28_10_CIFAR10,
+    Architecture,
+    CheckpointMismatch,
+    check_file,
+    file_key,
+    open_regular,
+    read_record,
+)
+from .checkpoints import read_state_dict as _read_state_dict
 from .errors import CacheError, DownloadError
 
 #: Seconds to wait for a download server before giving up.
 DOWNLOAD_TIMEOUT = 30.0
-
-
 
 
 def cache_dir() -> Path:
@@ -66,6 +84,9 @@ class Download:
         description: one line for listings.
         sha256: the full expected SHA-256, when known.
         sha256_prefix: the leading hex digits of the SHA-256 (torch hub's file-name convention).
+        min_bytes, max_bytes: the sizes the file can have; any other is refused before hashing.
+        architecture: the network the file is a checkpoint of. Without a full ``sha256``, the
+            file counts as cached only once loading it found that network's keys and shapes.
     """
 
     name: str
@@ -74,6 +95,9 @@ class Download:
     description: str
     sha256: str | None = None
     sha256_prefix: str | None = None
+    min_bytes: int = 0
+    max_bytes: int | None = None
+    architecture: Architecture | None = None
 
     @property
     def filename(self) -> str:
@@ -92,8 +116,9 @@ class Download:
         return self.state() == "cached"
 
     def state(self) -> str:
-        """``"cached"`` (present and verified), ``"corrupt"`` (its hash does not match),
-        ``"unverified"`` (present, but no known or recorded hash to check it against) or
+        """``"cached"`` (present and verified), ``"corrupt"`` (its size, hash or, without a full
+        known hash, its keys and tensor shapes do not match), ``"unverified"`` (present, but no
+        known or recorded hash to check it against) or
         ``"not downloaded"``: what listings show and what default choices rely on (no network).
 
         Raises:
@@ -114,43 +139,48 @@ def _looks_at(item: Download) -> os.stat_result | None:
         ) from None
 
 
-def _recorded(item: Download) -> tuple[str, int | None] | None:
-    """The SHA-256 and size recorded by a verified download, or ``None`` when there is no usable
-    record (missing, unreadable, not JSON, a folder, or a null/empty/malformed hash)."""
-    try:
-        record = json.loads(item.record_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def _size_problem(item: Download, size: int) -> str | None:
+    """Why a file of ``size`` bytes cannot be ``item`` (outside its size range), or ``None``."""
+    if size >= item.min_bytes and (item.max_bytes is None or size <= item.max_bytes):
         return None
-    if not isinstance(record, dict):
-        return None
-    digest, size = record.get("sha256"), record.get("size")
-    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        return None
-    return digest, size if isinstance(size, int) and not isinstance(size, bool) else None
+    what = f"a {item.architecture.label} checkpoint" if item.architecture else "this download"
+    bounds = (f"{item.min_bytes:,} to {item.max_bytes:,}" if item.max_bytes is not None
+              else f"at least {item.min_bytes:,}")
+    return f"is {size:,} bytes, not {what} ({bounds} bytes)"
+
+
+def _needs_loading(item: Download) -> bool:
+    """Whether ``item`` counts as cached only once loaded: no full hash, but a known network."""
+    return item.architecture is not None and not item.sha256
 
 
 def _inspect(item: Download) -> tuple[str, str]:
     """The item's state and, for a state other than cached, why."""
+    where = printable(item.path)
     info = _looks_at(item)
     if info is None:
-        return "not downloaded", f"{item.path} does not exist"
+        return "not downloaded", f"{where} does not exist"
     if not stat.S_ISREG(info.st_mode):
-        return "corrupt", f"{item.path} is not a regular file"
-    recorded = _recorded(item)
+        return "corrupt", f"{where} is not a regular file"
+    recorded = None
     if not (item.sha256 or item.sha256_prefix):
+        recorded = read_record(item.record_path)
         if recorded is None:
             return "unverified", (
-                f"{item.path} has no record of a verified download ({item.record_path.name} "
+                f"{where} has no record of a verified download ({item.record_path.name} "
                 "is missing or unreadable)"
             )
         if recorded[1] is not None and recorded[1] != info.st_size:
             return "corrupt", (
-                f"{item.path} is {info.st_size:,} bytes, not the {recorded[1]:,} downloaded"
+                f"{where} is {info.st_size:,} bytes, not the {recorded[1]:,} downloaded"
             )
+    too = _size_problem(item, info.st_size)
+    if too:
+        return "corrupt", f"{where} {too}"
     try:
         actual = sha256_of(item.path)
     except OSError as exc:
-        return "unverified", f"{item.path} cannot be read ({os_reason(exc)})"
+        return "unverified", f"{where} cannot be read ({os_reason(exc)})"
     if item.sha256:
         expected, ok = item.sha256, actual == item.sha256
     elif item.sha256_prefix:
@@ -158,26 +188,39 @@ def _inspect(item: Download) -> tuple[str, str]:
     else:
         assert recorded is not None
         expected, ok = recorded[0], actual == recorded[0]
-    if ok:
-        return "cached", ""
-    return "corrupt", (
-        f"{item.path} has SHA-256 {actual[:16]}..., which does not match the download's "
-        f"({expected[:16]}...)"
-    )
+    if not ok:
+        return "corrupt", (
+            f"{where} has SHA-256 {actual[:16]}..., which does not match the download's "
+            f"({expected[:16]}...)"
+        )
+    if _needs_loading(item):
+        assert item.architecture is not None
+        why = check_file(item.path, item.architecture)
+        if why:
+            return "corrupt", f"{where} is not the {item.architecture.label} checkpoint: {why}"
+    return "cached", ""
 
 
 def _resnet18() -> Download:
     from torch.hub import HASH_REGEX
     from torchvision.models import ResNet18_Weights
 
-    url = ResNet18_Weights.IMAGENET1K_V1.url
-    match = HASH_REGEX.search(Path(urlsplit(url).path).name)
+    weights = ResNet18_Weights.IMAGENET1K_V1
+    match = HASH_REGEX.search(Path(urlsplit(weights.url).path).name)
+    mib = weights.meta.get("_file_size")  # MiB to 3 decimals: 44.661
+    if isinstance(mib, (int, float)) and mib > 0:
+        sizes = math.floor((mib - 0.001) * 2**20), math.ceil((mib + 0.001) * 2**20)
+    else:  # 11.7 M float32 parameters: 46.8 MB
+        sizes = 40_000_000, 100_000_000
     return Download(
         name="resnet18",
-        url=url,
+        url=weights.url,
         folder=torch_hub_checkpoints,
         description="torchvision ResNet-18 ImageNet weights (the 2020 tutorial's model, 45 MB)",
         sha256_prefix=match.group(1) if match else None,
+        min_bytes=sizes[0],
+        max_bytes=sizes[1],
+        architecture=RESNET18,
     )
 
 
@@ -191,6 +234,11 @@ def _nbdt_cifar10() -> Download:
         + "ckpt-CIFAR10-wrn28_10_cifar10-induced-wrn28_10_cifar10-SoftTreeSupLoss.pth",
         folder=lambda: cache_dir() / "nbdt",
         description="nbdt's WideResNet-28-10 CIFAR-10 NBDT checkpoint (the tutorial's, 140 MB)",
+        # 36.5 M float32 numbers, 146 MB (139 MiB): a file under 64 MiB cannot hold them, and
+        # one over 320 MiB holds far more than the network.
+        min_bytes=64 * 2**20,
+        max_bytes=320 * 2**20,
+        architecture=WRN28_10_CIFAR10,
     )
 
 
@@ -215,21 +263,34 @@ _HASHES: dict[tuple[object, ...], str] = {}
 
 def sha256_of(path: Path) -> str:
     """The file's SHA-256, hashed once per process while the file is unchanged (same device,
-    inode, size, mtime and ctime)."""
-    with open(path, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        key = (os.fspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
-               info.st_ctime_ns)
+    inode, size, mtime and ctime).
+
+    Raises:
+        OSError: it cannot be opened, or is not a regular file (never waits on a FIFO).
+    """
+    handle, info = open_regular(path)
+    with os.fdopen(handle, "rb") as file:
+        key = file_key(path, info)
         if key in _HASHES:
             return _HASHES[key]
         digest = hashlib.sha256()
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     _HASHES[key] = digest.hexdigest()
     return _HASHES[key]
 
 
-def _check_hash(item: Download, actual: str) -> None:
+def _check_download(item: Download, partial: Path) -> str:
+    """The SHA-256 of a completed download, once its size, hash and (when :func:`_needs_loading`)
+    contents are right.
+
+    Raises:
+        DownloadError: the file is not the download; nothing is saved.
+    """
+    too = _size_problem(item, partial.stat().st_size)
+    if too:
+        raise DownloadError(f"{item.name}: the downloaded file {too}; nothing was saved")
+    actual = sha256_of(partial)
     if item.sha256 and actual != item.sha256:
         raise DownloadError(
             f"{item.name}: downloaded file has SHA-256 {actual[:16]}..., expected "
@@ -240,6 +301,25 @@ def _check_hash(item: Download, actual: str) -> None:
             f"{item.name}: downloaded file has SHA-256 {actual[:16]}..., expected it to start "
             f"with {item.sha256_prefix}; nothing was saved"
         )
+    if _needs_loading(item):
+        assert item.architecture is not None
+        why = check_file(partial, item.architecture)
+        if why:
+            raise DownloadError(f"{item.name}: the downloaded file is not the "
+                                f"{item.architecture.label} checkpoint: {why}; nothing was saved")
+    return actual
+
+
+def _refusal(item: Download, state: str, why: str) -> CacheError:
+    """The one-line CacheError for a file that is not ``"cached"``."""
+    run = f"`python -m xai_tutorial fetch {item.name}`"
+    if state == "not downloaded":
+        return CacheError(f"{item.name}: not downloaded yet ({printable(item.path)}); run {run} "
+                          "or notebook 00 while online")
+    if state == "unverified":
+        return CacheError(f"{item.name}: unverified, so not used: {why}; run {run} to download "
+                          "a verified copy")
+    return CacheError(f"{item.name}: corrupt: {why}; run {run} to download it again")
 
 
 def verify(item: Download) -> Path:
@@ -249,17 +329,27 @@ def verify(item: Download) -> Path:
         CacheError: the file is missing, unverified (no known or recorded hash) or corrupt.
     """
     state, why = _inspect(item)
-    if state == "cached":
-        return item.path
-    run = f"`python -m xai_tutorial fetch {item.name}`"
-    if state == "not downloaded":
-        raise CacheError(
-            f"{item.name}: not downloaded yet ({item.path}); run {run} or notebook 00 while online"
-        )
-    if state == "unverified":
-        raise CacheError(f"{item.name}: unverified, so not used: {why}; run {run} to download a "
-                         "verified copy")
-    raise CacheError(f"{item.name}: corrupt: {why}; run {run} to download it again")
+    if state != "cached":
+        raise _refusal(item, state, why)
+    return item.path
+
+
+def load_checkpoint(item: Download) -> dict[str, Any]:
+    """The state dict of a verified checkpoint, ready for ``load_state_dict``.
+
+    With an :attr:`~Download.architecture`, it has exactly that network's keys and tensor shapes
+    (nbdt's ``"net"`` entry unwrapped, ``module.`` removed), checked on the very dict returned;
+    without one, it is the loaded dict as it is. Loading is ``weights_only`` (plus numpy scalars).
+
+    Raises:
+        CacheError: one line: not downloaded, unverified, corrupt, or not the network.
+    """
+    path = verify(item)
+    try:
+        return _read_state_dict(path, item.architecture)
+    except CheckpointMismatch as exc:
+        what = f"the {item.architecture.label} checkpoint" if item.architecture else "a checkpoint"
+        raise _refusal(item, "corrupt", f"{printable(path)} is not {what}: {exc}") from None
 
 
 def _where(url: str) -> str:
@@ -394,8 +484,7 @@ def _download(item: Download, *, progress: bool, timeout: float) -> None:
             raise DownloadError(
                 f"{item.name}: {why}; nothing was saved ({redact(item.url)})"
             ) from None
-        actual = sha256_of(partial)
-        _check_hash(item, actual)
+        actual = _check_download(item, partial)
         size = partial.stat().st_size
         record = {"name": item.name, "url": redact(item.url), "size": size, "sha256": actual}
         record_partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
