@@ -14,6 +14,34 @@ import pytest
 
 matplotlib.use("Agg")
 
+#: A stand-in ``gs`` (Ghostscript) first on PATH for the whole session: it records every call in
+#: the file ``$XAI_GS_LOG`` and fails. The package must never start Ghostscript (issue 17:
+#: Pillow's EPS plugin runs it on untrusted files), so the session ends with the log empty.
+GS_STAND_IN = """#!/bin/sh
+echo "gs $*" >> "${XAI_GS_LOG:-/dev/null}"
+exit 1
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ghostscript_never_runs(tmp_path_factory):
+    import os
+
+    folder = tmp_path_factory.mktemp("gs-stand-in")
+    gs = folder / "gs"
+    gs.write_text(GS_STAND_IN)
+    gs.chmod(0o755)
+    log = folder / "calls.log"
+    old_path, old_log = os.environ.get("PATH", ""), os.environ.get("XAI_GS_LOG")
+    os.environ["PATH"] = f"{folder}{os.pathsep}{old_path}"
+    os.environ["XAI_GS_LOG"] = str(log)
+    yield log
+    os.environ["PATH"] = old_path
+    if old_log is None:
+        os.environ.pop("XAI_GS_LOG", None)
+    calls = log.read_text() if log.exists() else ""
+    assert not calls, f"Ghostscript was started during the tests:\n{calls}"
+
 
 @dataclass
 class Route:

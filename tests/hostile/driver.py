@@ -4,9 +4,10 @@ Reads a JSON list of cases on stdin; prints one JSON line per case on stdout as 
 ``{"id", "outcome", "exit", "error", "stderr", "seconds", "cpu_seconds",
 "peak_rss_above_model"}``.
 
-``outcome`` is ``"exit"`` (a CLI case returned an exit code), ``"ok"`` / ``"refused"`` (a
-``load`` case returned an image / raised ImageLoadError), ``"timeout"`` (the case ran past its
-deadline) or ``"bug"`` (anything else escaped: what the CLI would print as a traceback).
+``outcome`` is ``"exit"`` (a CLI case returned an exit code), ``"ok"`` / ``"refused"`` (a ``load``
+case returned an image / raised ImageLoadError), ``"timeout"`` (the case ran past its deadline; a
+case may set ``"fsize"``, a file-size limit in bytes, and ``"env"``) or ``"bug"`` (anything else
+escaped: what the CLI would print as a traceback).
 
 Before any case runs, the bundled model is loaded once and the address-space limit is set to what
 the process then uses plus ``HOSTILE_EXTRA_MB`` (so torch's large reservations still fit, but a
@@ -63,6 +64,9 @@ def run_case(case: dict) -> dict:
     baseline = _status("VmRSS")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.monotonic()
+    fsize = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if "fsize" in case:  # a file-size limit for this case only (a write past it: EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (case["fsize"], fsize[1]))
     signal.setitimer(signal.ITIMER_REAL, case.get("timeout", 10.0))
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -85,6 +89,7 @@ def run_case(case: dict) -> dict:
         result["traceback"] = traceback.format_exc()[-2000:]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        resource.setrlimit(resource.RLIMIT_FSIZE, fsize)
     result["seconds"] = round(time.monotonic() - start, 2)
     after = resource.getrusage(resource.RUSAGE_SELF)
     result["cpu_seconds"] = round(

@@ -44,11 +44,7 @@ def checked_input(x: object, channels: int, *, single: bool) -> torch.Tensor:
     Raises:
         InputError: anything else; a missing batch dimension is not added.
     """
-    check_batch(x, channels=channels, single=single)
-    assert isinstance(x, torch.Tensor)
-    if not bool(torch.isfinite(x).all()):
-        raise InputError("the input tensor holds NaN or infinite values")
-    return x
+    return check_batch(x, channels=channels, single=single)  # type: ignore[return-value]
 
 
 class NBDTExplainer:

@@ -22,8 +22,10 @@ import torch
 from PIL import Image, ImageOps
 from torch import nn
 
-from ..core.downloads import get_download, verify
-from ..core.errors import InputError, UnknownNameError
+from ..core._files import printable
+from ..core.checkpoints import CheckpointMismatch, read_state_dict
+from ..core.downloads import get_download, load_checkpoint
+from ..core.errors import CacheError, InputError, UnknownNameError
 from . import compat
 from .explainer import NBDTExplainer
 from .hierarchy import package_data
@@ -128,28 +130,16 @@ CIFAR10_ARCH: tuple[str, Callable[[], nn.Module]] = ("wrn28_10_cifar10", _wrn28_
 
 
 def load_cifar10_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """Load nbdt's released checkpoint safely: ``weights_only=True`` plus numpy's scalar types,
-    the only extra types such training checkpoints hold (e.g. a numpy ``acc``).
+    """Load a CIFAR-10 checkpoint file safely (``weights_only=True`` plus numpy's scalar types,
+    the only extra types such training checkpoints hold), through the core's one loader.
 
     Raises:
-        InputError: not a loadable checkpoint, or not a dict.
+        InputError: not a regular file, not a loadable checkpoint, or not a dict.
     """
-    core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
-    scalar = core.multiarray.scalar
-    allowed: list = [
-        np.dtype, scalar,
-        (scalar, "numpy.core.multiarray.scalar"),  # the name in pickles made with numpy 1.x
-        *(type(np.dtype(kind)) for kind in (np.float64, np.float32, np.int64, np.int32)),
-    ]
     try:
-        with torch.serialization.safe_globals(allowed):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors come in many types
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: not a loadable checkpoint ({first})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a dict of tensors, found {type(data).__name__}")
-    return data
+        return read_state_dict(Path(path), None)
+    except CheckpointMismatch as exc:
+        raise InputError(f"{printable(path)}: {exc}") from None
 
 
 def _nbdt_file(path: Path) -> Path:
@@ -194,12 +184,18 @@ def _fashion(soft: bool) -> NBDTExplainer:
 
 
 def _cifar10(soft: bool) -> NBDTExplainer:
-    checkpoint = verify(get_download("nbdt_cifar10"))
+    item = get_download("nbdt_cifar10")
+    state = load_checkpoint(item)  # verified: hash record, size, keys and shapes (CacheError)
     arch, build = CIFAR10_ARCH
     # The tutorial's call, minus pretrained=True (which would download): we load the verified
     # checkpoint from our cache instead. nbdt puts the network in eval mode.
     model = _rules_kind(soft)(pretrained=False, dataset="CIFAR10", arch=arch, model=build())
-    model.load_state_dict(load_cifar10_checkpoint(checkpoint))
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:  # a network other than the checkpoint's
+        first = " ".join(str(exc).split())[:160]
+        raise CacheError(f"nbdt_cifar10: {printable(item.path)} does not fit the {arch} "
+                         f"network ({first})") from None
     from nbdt.utils import dataset_to_default_path_wnids, hierarchy_to_path_graph
 
     path_graph = Path(hierarchy_to_path_graph("CIFAR10", "induced-wrn28_10_cifar10"))
