@@ -308,3 +308,53 @@ def test_explain_refuses_an_unknown_method_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: 'nope': no such saliency method") and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_frozen_parameters_come_back_as_they_were_also_on_error():
+    from xai_tutorial.core.hooks import frozen
+
+    model = TinyNet()
+    model.fc.bias.requires_grad_(False)  # a model with one frozen parameter keeps it frozen
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    with pytest.raises(ValueError), frozen(model):
+        assert not any(p.requires_grad for p in model.parameters())
+        raise ValueError
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == before
+
+
+def test_grad_cam_gives_the_same_map_with_frozen_weights_and_restores_them():
+    from xai_tutorial import evaluation as ev
+
+    classifier = TinyClassifier()
+    x = torch.rand(1, 3, 3, 5)
+    result = ev.grad_cam(classifier, x, 2)
+    cam = saliency_map(classifier, x, 2, "cam").values
+    assert torch.allclose(result, cam.clamp_min(0) / 15, atol=1e-6)  # ReLU(CAM) / (h w)
+    assert all(p.requires_grad for p in classifier.model.parameters())
+
+
+def test_an_allocation_failure_is_named_as_such_not_as_a_bad_input():
+    from xai_tutorial.core.errors import ResourceError
+    from xai_tutorial.core.hooks import input_errors
+
+    x = torch.rand(1, 3, 4, 4)
+    with pytest.raises(ResourceError, match="not enough memory"), input_errors(x):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't "
+                           "allocate memory: you tried to allocate 123 bytes")
+    with pytest.raises(InputError, match="cannot run on them"), input_errors(x):
+        raise RuntimeError("Kernel size can't be greater than actual input size")
+    assert issubclass(ResourceError, TutorialError) and xt.ResourceError is ResourceError
+
+
+def test_occlusion_refuses_work_beyond_its_budget_before_running(bundled):
+    from xai_tutorial import evaluation as ev
+
+    calls = []
+    handle = bundled.model.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        with pytest.raises(InputError, match="890 forward passes.*larger stride"):
+            ev.occlusion(bundled, torch.rand(1, 3, 224, 3584), 1)
+    finally:
+        handle.remove()
+    assert calls == []
+    assert ev.occlusion_passes((224, 336), 56, 28) * 224 * 336 <= ev.MAX_OCCLUSION_PIXELS

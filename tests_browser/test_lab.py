@@ -237,6 +237,16 @@ def test_cam_explorer_renders_and_reacts(page, lab):
                            arg=[caption.element_handle(), want], timeout=60_000)
     page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(), before])
     shot(page, "cam-explorer-own-photo", explorer)
+
+    # The method picker: the same class by Grad-CAM, another registered saliency method.
+    before = image.get_attribute("src")
+    method = explorer.locator(".widget-dropdown select", has=page.locator(
+        "option", has_text="grad_cam"))
+    assert "occlusion" in method.inner_text() and "edge" in method.inner_text()
+    method.select_option(label="grad_cam")
+    explorer.locator(".widget-html", has_text="grad_cam map of").last.wait_for(timeout=60_000)
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[image.element_handle(), before])
+    shot(page, "cam-explorer-grad-cam", explorer)
     assert_no_errors(page)
 
 

@@ -30,6 +30,8 @@ _API: dict[str, str] = {
     "ImageLoadError": "core.errors",
     "DownloadError": "core.errors",
     "CacheError": "core.errors",
+    "ResourceError": "core.errors",
+    "WriteError": "core.errors",
     # saliency methods: one contract, one registry (lessons 02, 04, ...)
     "SaliencyMap": "core.saliency",
     "saliency_map": "core.saliency",

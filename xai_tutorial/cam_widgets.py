@@ -17,6 +17,7 @@ learner's own photo.
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass, field
 
@@ -269,14 +270,14 @@ def cam_explorer(
 
     def refresh() -> None:
         picture.value = explorer.render_png()
-        caption.value = f"<b>{explorer.title}</b>"
+        caption.value = f"<b>{html.escape(explorer.title)}</b>"
 
     def guarded(handler):
         def run(change: dict) -> None:
             try:
                 handler(change["new"])
             except InputError as exc:
-                error.value = f"<span style='color:#b00'>{exc}</span>"
+                error.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
                 return
             error.value = ""
             refresh()

@@ -8,8 +8,11 @@ Every failure a user can cause prints one ``error: ...`` line on stderr and exit
 traceback: the package's own errors (every :class:`~xai_tutorial.TutorialError`: a bad photo, an
 unknown name, a bad option, a failed download, an empty cache) and environment errors (an
 ``OSError`` such as a missing or read-only place, a file where a folder should be, a name too
-long), which name the path. Anything else is a bug and keeps its traceback. Argparse's usage
-errors keep exit status 2.
+long, a full disk), which name the path. The line is escaped (control characters such as a
+newline or an escape sequence in a path are shown as ``\\n``, ``\\x1b``, never obeyed) and cut to
+at most :data:`ERROR_CHARS` characters; printed paths are escaped the same way. Anything else is
+a bug and keeps its traceback. Argparse's usage errors keep exit status 2. A closed standard
+output ends the command quietly with exit status 141, as SIGPIPE would.
 """
 
 from __future__ import annotations

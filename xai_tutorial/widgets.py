@@ -9,6 +9,7 @@ and tests exercise those without a browser. ``figure()`` may return anything IPy
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Protocol
 
@@ -46,13 +47,13 @@ def photo_upload_view(
     url = widgets.Text(placeholder="https://... (an image URL)", description="or URL:",
                        continuous_update=False)
     go = widgets.Button(description="Use URL")
-    headline = widgets.HTML(f"<b>{state.headline}</b>")
+    headline = widgets.HTML(f"<b>{html.escape(state.headline)}</b>")
     output = widgets.Output()
 
     def show() -> None:
         if on_change is not None:
             on_change(state)
-        headline.value = f"<b>{state.headline}</b>"
+        headline.value = f"<b>{html.escape(state.headline)}</b>"
         output.clear_output(wait=True)
         figure = state.figure() if show_figure else None
         if figure is not None:

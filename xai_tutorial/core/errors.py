@@ -48,5 +48,9 @@ class CacheError(TutorialError, RuntimeError):
     """A needed file is not in the cache, or the cache holds no usable copy of it."""
 
 
+class ResourceError(TutorialError, MemoryError):
+    """The machine has not enough memory for this input (a smaller batch or picture fits)."""
+
+
 class WriteError(TutorialError, OSError):
     """A file could not be written whole (a full disk, a file-size limit); nothing was left."""

@@ -80,12 +80,14 @@ class HeatmapStyle:
 
     @classmethod
     def of(cls, style: HeatmapStyle | None = None, **fields: object) -> HeatmapStyle:
-        """``style`` itself when given and no field overrides it; else a new, checked style."""
+        """``style`` itself when given and no field (``None`` means "not given") overrides it;
+        else a new style, checked on creation."""
+        fields = {k: v for k, v in fields.items() if v is not None}
         if style is not None and not fields:
             return style
         base = {} if style is None else {"alpha": style.alpha, "cmap": style.cmap,
                                          "scale": style.scale}
-        base.update({k: v for k, v in fields.items() if v is not None})
+        base.update(fields)
         return cls(**base)  # type: ignore[arg-type]
 
 

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .errors import InputError
+from .errors import InputError, ResourceError
 
 __all__ = [
     "IDENTITY_RTOL",
@@ -29,6 +29,7 @@ __all__ = [
     "check_identity",
     "eval_mode",
     "find_cam_layers",
+    "frozen",
     "get_layer",
     "hook_count",
     "identity_gap",
@@ -50,9 +51,10 @@ _PASS_THROUGH = (nn.Flatten, nn.Dropout, nn.Identity)
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Run the block with ``model`` in eval mode; restore every module's own mode on leaving.
 
-    Only the modules that were training are switched (``model.eval()`` walks every module, which
-    costs more than a CAM product), and only those are switched back, so a model that mixes
-    modes gets exactly its mix back, whether the block returns or raises.
+    Entering calls ``model.eval()`` (so a module's own ``train`` override runs) only when some
+    module is training; leaving sets ``training = True`` again on exactly the modules that were
+    training (the flag, not ``train()``: an override is not called on the way back), so a model
+    that mixes modes gets exactly its mix back, whether the block returns or raises.
 
     Yields:
         ``model`` itself.
@@ -94,8 +96,9 @@ def capture(model: nn.Module, layer: str, what: Literal["input", "output"] = "in
     survives.
 
     Yields:
-        A dict that holds the (detached) tensor under ``"features"`` once the layer has run, and
-        under ``"calls"`` how many times it ran.
+        A dict that holds the (detached) tensor of the layer's *last* call under ``"features"``
+        once the layer has run, and, after the block, how many times it ran under ``"calls"``
+        (a 0-d tensor).
     """
     if what not in ("input", "output"):
         raise InputError(f"what {what!r}: choose 'input' or 'output'")
@@ -202,6 +205,33 @@ def find_cam_layers(model: nn.Module, *, owner: str | None = None) -> tuple[str,
     return leaves[start][0], linear
 
 
+def _out_of_memory(message: str) -> bool:
+    """Whether a ``RuntimeError`` from torch is an allocation failure (not the input's fault)."""
+    lowered = message.lower()
+    return any(words in lowered for words in (
+        "can't allocate memory", "cannot allocate memory", "out of memory",
+        "defaultcpuallocator", "not enough memory"))
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with no parameter of ``model`` requiring a gradient; restore each after.
+
+    Methods that need gradients with respect to activations or the input (Grad-CAM, gradient
+    attributions) get exactly the same gradients, but autograd no longer records every layer for
+    the weight gradients nobody asks for: Grad-CAM at the pooling input keeps only the head's
+    graph (measured: 1.25 GB -> under 0.4 GB above the model at the 16:1 aspect cap).
+    """
+    wanted = [p for p in model.parameters() if p.requires_grad]
+    try:
+        for parameter in wanted:
+            parameter.requires_grad_(False)
+        yield model
+    finally:
+        for parameter in wanted:
+            parameter.requires_grad_(True)
+
+
 @contextmanager
 def input_errors(x: torch.Tensor, model: nn.Module | None = None) -> Iterator[None]:
     """Turn a ``RuntimeError`` from running a model on ``x`` into an :class:`InputError` that
@@ -213,6 +243,11 @@ def input_errors(x: torch.Tensor, model: nn.Module | None = None) -> Iterator[No
     except RuntimeError as exc:
         name = type(model).__name__ if model is not None else "the model"
         first = " ".join(str(exc).split())[:160]
+        if _out_of_memory(str(exc)):
+            raise ResourceError(
+                f"inputs of shape {tuple(x.shape)}: not enough memory to run {name} on them "
+                "(a smaller batch or picture needs less)"
+            ) from None
         raise InputError(
             f"inputs of shape {tuple(x.shape)}: {name} cannot run on them ({first}); is the "
             "tensor preprocessed for this model (too small, or the wrong size)?"

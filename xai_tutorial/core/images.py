@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._files import os_reason
+from ._files import os_reason, printable
 from ._network import redact, shorten
 from .errors import ImageLoadError, InputError
 from .samples import SAMPLES, sample_image
@@ -43,7 +43,7 @@ ImageSource = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.nda
 #: measured by benchmarks/hostile_budget.py).
 MAX_PIXELS = 25_000_000
 #: Largest ratio of the longer side to the shorter one. Preprocessing resizes the shorter side to
-#: 256 (224 for CAM), so this also bounds what the network sees: at most 256 x 4096 pixels.
+#: 256 (224 for CAM), so this also bounds what the network sees: at most 224 x 3584 pixels.
 MAX_ASPECT = 16.0
 #: Largest local file or HTTP body, in bytes, that ``load_image`` reads.
 MAX_DOWNLOAD_BYTES = 50_000_000
@@ -73,7 +73,7 @@ def _describe(source: object) -> str:
         return f"<array of shape {source.shape} and dtype {source.dtype}>"
     if isinstance(source, Image.Image):
         return f"<PIL image {source.mode} {source.size[0]}x{source.size[1]}>"
-    return repr(shorten(redact(str(source)), 200))
+    return f"'{printable(redact(str(source)), 200)}'"  # control characters shown, not obeyed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,9 +204,9 @@ def _unreadable(data: bytes) -> str:
     if head.startswith((b"%!", b"\xc5\xd0\xd3\xc6")):  # PostScript / EPS, DOS-EPS binary header
         return ("PostScript/EPS is not read (decoding it would run Ghostscript on the file); "
                 "export it to PNG or JPEG")
-    kind = "text" if _looks_like_text(data) else "data"
-    return (f"not an image in a supported format (its {kind} is none of "
-            f"{', '.join(FORMATS)})")
+    kind = "text" if _looks_like_text(data) else "binary data"
+    return (f"not an image: it is {kind} in none of the supported formats "
+            f"({', '.join(FORMATS)})")
 
 
 def _looks_like_text(data: bytes) -> bool:

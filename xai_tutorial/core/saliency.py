@@ -202,7 +202,9 @@ def saliency_map(classifier: Any, image: object, class_index: object, method: st
         A :class:`SaliencyMap` (raw values, passes counted).
 
     Raises:
-        InputError: an unknown method, a bad image, class or option.
+        InputError: an unknown method, a bad image, class or option, an input the model cannot
+            run on, or a method that broke the contract (not a finite 2-d map).
+        ResourceError: not enough memory to run the model on this input.
     """
     function = get_method(method)
     index = classifier.class_index(class_index)

@@ -53,6 +53,8 @@ from .deletion import (
     saliency_values,
 )
 from .methods import (
+    MAX_OCCLUSION_PIXELS,
+    OCCLUSION_BATCH_PIXELS,
     SaliencyMethod,
     batched_grad_cam,
     cam,
@@ -82,6 +84,8 @@ from .scenes import (
 )
 
 __all__ = [
+    "MAX_OCCLUSION_PIXELS",
+    "OCCLUSION_BATCH_PIXELS",
     "CAT_CROP",
     "CUP_CROP",
     "POINTING_TOLERANCE",

@@ -31,7 +31,7 @@ import torch
 from ..cam import cam_layers, class_activation_maps
 from ..classification import Classifier
 from ..core.errors import InputError
-from ..core.hooks import eval_mode, get_layer, input_errors
+from ..core.hooks import eval_mode, frozen, get_layer, input_errors
 from ..core.images import ImageSource
 from ..core.inputs import check_batch
 from ..core.saliency import model_input
@@ -87,7 +87,7 @@ def _layer_grad_cam(classifier: Classifier, x: torch.Tensor, classes: list[int],
 
     module, to_input = _grad_cam_layer(classifier, layer)
     model = classifier.model
-    with eval_mode(model), torch.enable_grad(), input_errors(x, model):
+    with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
         maps = LayerGradCam(model, module).attribute(
             x, target=classes, attribute_to_layer_input=to_input, relu_attributions=True
         )
@@ -170,6 +170,14 @@ def _positive(name: str, value: object) -> int:
     return int(value)
 
 
+#: Pixels of occluded images run through the network at once (bounds occlusion's memory).
+OCCLUSION_BATCH_PIXELS = 8 * 224 * 224
+#: Most pixels occlusion may run through the network in all (passes x H x W): about 20
+#: CPU-seconds for EfficientNet-Lite0. The notebook's 78 passes at 224 x 336 are 5.9 million; a
+#: 16:1 panorama at the default stride would be 714 million (889 passes), and is refused.
+MAX_OCCLUSION_PIXELS = 16_000_000
+
+
 def occlusion(
     classifier: Classifier,
     inputs: ImageSource | torch.Tensor,
@@ -177,7 +185,7 @@ def occlusion(
     *,
     window: int = 56,
     stride: int = 28,
-    batch_size: int = 32,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
     """Occlusion sensitivity (Zeiler & Fergus, 2014), from captum's ``Occlusion``; ``(H, W)``.
 
@@ -192,16 +200,31 @@ def occlusion(
     start at ``0, stride, 2 stride, ...``; when ``(H - window)`` is not a multiple of ``stride``
     the last one sticks out past the border and is clipped there, so every pixel is covered.
 
+    ``batch_size`` occluded images go through the network at once; by default as many as fit
+    in :data:`OCCLUSION_BATCH_PIXELS` (8 images of 224 x 224, at most 32), so memory stays
+    bounded however wide the picture (one image at a time at the 16:1 aspect cap).
+
     Returns:
         ``(H, W)`` at the model input's resolution.
     """
     from captum.attr import Occlusion
 
     window, stride = _positive("window", window), _positive("stride", stride)
-    batch_size = _positive("batch_size", batch_size)
     x, index = _checked(classifier, inputs, class_index)
     if window > min(x.shape[2:]):
         raise InputError(f"window {window}: larger than the input {tuple(x.shape[2:])}")
+    height, width = int(x.shape[2]), int(x.shape[3])
+    passes = occlusion_passes((height, width), window, stride)
+    if passes * height * width > MAX_OCCLUSION_PIXELS:
+        raise InputError(
+            f"occlusion with window {window} and stride {stride} on a {height}x{width} input "
+            f"needs {passes:,} forward passes ({passes * height * width / 1e6:,.0f} million "
+            f"pixels, over the budget of {MAX_OCCLUSION_PIXELS / 1e6:.0f} million); use a larger "
+            "stride or a smaller picture"
+        )
+    if batch_size is None:
+        batch_size = max(1, min(32, OCCLUSION_BATCH_PIXELS // (height * width)))
+    batch_size = _positive("batch_size", batch_size)
     model = classifier.model
 
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
