@@ -200,3 +200,12 @@ def test_the_explorer_shows_any_registered_method(counted):
             explorer.set_method("nope")
     finally:
         unregister_method("brightness")
+
+
+def test_the_upload_rows_headline_follows_the_method(bundled):
+    view = cam_explorer(bundled, "chelsea", upload=True)
+    headline = view.children[0].children[1]
+    method = view.children[3].children[1]
+    assert "Class Activation Map of" in headline.value
+    method.value = "edge"
+    assert "edge map of Egyptian cat" in headline.value

@@ -268,9 +268,13 @@ def cam_explorer(
     picture = widgets.Image(format="png")
     error = widgets.HTML()
 
+    headlines: list = []  # the upload row's headline, when there is one: it names the method too
+
     def refresh() -> None:
         picture.value = explorer.render_png()
         caption.value = f"<b>{html.escape(explorer.title)}</b>"
+        for headline in headlines:
+            headline.value = f"<b>{html.escape(explorer.headline)}</b>"
 
     def guarded(handler):
         def run(change: dict) -> None:
@@ -306,7 +310,9 @@ def cam_explorer(
             top_choice.value = wanted
             refresh()
 
-        rows.insert(0, photo_upload_view(explorer, on_change=new_photo, show_figure=False))
+        upload_row = photo_upload_view(explorer, on_change=new_photo, show_figure=False)
+        headlines.append(upload_row.children[1])
+        rows.insert(0, upload_row)
     view = widgets.VBox(rows)
     view.explorer = explorer
     return view
