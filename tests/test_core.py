@@ -358,3 +358,44 @@ def test_occlusion_refuses_work_beyond_its_budget_before_running(bundled):
         handle.remove()
     assert calls == []
     assert ev.occlusion_passes((224, 336), 56, 28) * 224 * 336 <= ev.MAX_OCCLUSION_PIXELS
+
+
+def test_a_failed_second_move_keeps_the_old_pair_whole(tmp_path, monkeypatch):
+    import os
+
+    from xai_tutorial.cam_view import save_cam
+
+    image = xt.load_image("chelsea")
+    old = save_cam(image, torch.rand(7, 10), tmp_path)
+    before = [p.read_bytes() for p in old]
+    real_replace, calls = os.replace, []
+
+    def fail_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(PermissionError):
+        save_cam(image, torch.rand(7, 10), tmp_path)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert [p.read_bytes() for p in old] == before  # the old heatmap came back, not deleted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["combined.jpg", "heatmap.jpg"]
+
+
+def test_a_failed_write_leaves_no_folder_it_made(tmp_path):
+    from xai_tutorial.core._files import atomic_paths
+
+    target = tmp_path / "new" / "deeper" / "file.bin"
+    with pytest.raises(ValueError), atomic_paths(target) as (partial,):
+        partial.write_bytes(b"half")
+        raise ValueError
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_messages_name_the_output_not_its_temporary_file():
+    from xai_tutorial.cli import environment_message
+
+    error = FileNotFoundError(2, "No such file or directory", "/proc/.heatmap.jpg.123.ab_c.part")
+    assert environment_message(error) == "/proc/heatmap.jpg: No such file or directory"

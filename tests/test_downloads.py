@@ -251,7 +251,7 @@ def test_network_reasons_are_short_whole_and_redacted():
     from xai_tutorial._network import redact, shorten
 
     assert redact("see http://alice:s3cr3t@host/x and https://bob@h2/") == (
-        "see http://alice:***@host/x and https://bob@h2/"
+        "see http://***@host/x and https://***@h2/"
     )
     assert redact("http://[::1") == "http://[::1"
     text = "word " * 60

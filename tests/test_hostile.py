@@ -340,7 +340,7 @@ def unused_port() -> int:
 
 def test_9_credentials_are_redacted(unused_port, tmp_path):
     url = f"http://alice:s3cr3t@127.0.0.1:{unused_port}/cat.jpg"
-    message = refused(url, "alice", "127.0.0.1")
+    message = refused(url, "***@127.0.0.1")
     assert "s3cr3t" not in message
     with pytest.raises(DownloadError) as caught:
         fetch(dl.Download("tiny", url, lambda: tmp_path, "x"), progress=False)
@@ -938,18 +938,29 @@ def test_r2_13_conflicting_content_lengths_are_named():
 
 
 @pytest.mark.parametrize("password", ["p@ss-Secr3t", "Secr/3t", "Sec#r3t", "Sec?r3t",
-                                      "s3cr3t@@x"])
+                                      "s3cr3t@@x", "se'cr3t", 'se"cr3t', "se cr3t", "se<cr3t"])
 def test_r2_7_every_password_form_is_hidden(password, unused_port, tmp_path):
     from xai_tutorial.core._network import redact
 
     url = f"http://alice:{password}@127.0.0.1:{unused_port}/cat.jpg"
-    assert password not in redact(url) and "alice:***@127.0.0.1" in redact(url)
+    assert password not in redact(url) and "http://***@127.0.0.1" in redact(url)
+    assert "alice" not in redact(url)
     assert password not in redact(f"see {url} and {url}")
     for message in (_message(lambda: load_image(url)),
                     _message(lambda: fetch(dl.Download("x", url, lambda: tmp_path, "x"),
                                            progress=False))):
         pieces = [p for p in re.split(r"[^A-Za-z0-9]+", password) if len(p) >= 3]
         assert pieces and not any(p in message for p in pieces), message
+
+
+def test_r2_7_a_token_as_user_name_and_secret_query_values_are_hidden(unused_port):
+    from xai_tutorial.core._network import redact
+
+    token = f"http://ghp_SECRETTOKEN@127.0.0.1:{unused_port}/cat.jpg"
+    assert "SECRETTOKEN" not in _message(lambda: load_image(token))
+    query = f"http://127.0.0.1:{unused_port}/cat.jpg?access_token=SECRETQ&size=2&sig=S1G"
+    assert "SECRETQ" not in redact(query) and "S1G" not in redact(query)
+    assert "size=2" in redact(query) and "SECRETQ" not in _message(lambda: load_image(query))
 
 
 def _message(call) -> str:
@@ -1190,3 +1201,82 @@ def test_r2_12_heatmap_steps_refuse_odd_maps():
         with pytest.raises(InputError) as caught:
             call()
         one_line(str(caught.value), words)
+
+
+# -- Round 3: the review of the new surface (explain, the registry, the writers) -----------
+
+
+def test_r3_argparse_echoes_are_escaped_and_capped():
+    for argv, words in ((["classify", "chelsea", "--x\x1b[31mRED\nfake: line"], "\\x1b"),
+                        (["cam", "chelsea", "--class", "1" + "0" * 5000], "...")):
+        done = subprocess.run([sys.executable, "-m", "xai_tutorial", *argv], env=env(),
+                              capture_output=True, text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and "\x1b" not in done.stderr, done.stderr[-300:]
+        assert lines[-1].startswith("python -m xai_tutorial") and words in lines[-1]
+        assert len(lines[-1]) <= 460 and not any(line.startswith("fake") for line in lines)
+
+
+def test_r3_odd_values_get_the_packages_error(bundled):
+    from xai_tutorial import HeatmapStyle
+    from xai_tutorial.core.saliency import unregister_method
+
+    for call, words in (
+        (lambda: load_image("~nosuchuser/x.png"), "no such user"),
+        (lambda: HeatmapStyle(alpha=10**400), "alpha"),
+        (lambda: HeatmapStyle(scale=np.array(["minmax", "x"])), "scale"),
+        (lambda: bundled.class_index(10**5000), "5000 digits"),
+        (lambda: unregister_method(["cam"]), "no such saliency method"),
+        (lambda: bundled.predict(torch.rand(1, 3, 64, 64).to_sparse()), "dense"),
+    ):
+        with pytest.raises(InputError) as caught:
+            call()
+        one_line(str(caught.value), words)
+    assert load_image("chelsea", max_bytes=np.int64(10**8)).size == (451, 300)
+
+
+@pytest.mark.parametrize("name", ["1abc", "CAM", "é", "", "x" * 41, "../x"])
+def test_r3_method_names_are_plain(name):
+    from xai_tutorial.core.saliency import register_method
+
+    with pytest.raises(InputError, match="lower-case ASCII"):
+        register_method(name, lambda classifier, x, class_index: x[0, 0])
+
+
+def test_r3_a_registered_methods_own_failure_is_named_as_its_own(bundled):
+    from xai_tutorial import saliency_map
+    from xai_tutorial.core.saliency import register_method, unregister_method
+
+    def buggy(classifier, x, class_index):
+        raise RuntimeError("my bug")
+
+    results = {"buggy": buggy, "bmax": max,
+               "meta": lambda c, x, i: torch.empty(3, 3, device="meta"),
+               "sparse": lambda c, x, i: torch.rand(3, 3).to_sparse()}
+    for name, function in results.items():
+        register_method(name, function)
+        try:
+            with pytest.raises(InputError) as caught:
+                saliency_map(bundled, torch.rand(1, 3, 64, 64), 1, name)
+            one_line(str(caught.value), f"saliency method {name!r}")
+            assert "cannot run on them" not in str(caught.value)
+        finally:
+            unregister_method(name)
+
+
+def test_r3_a_long_registered_name_does_not_swell_every_message():
+    from xai_tutorial.core.errors import UnknownNameError
+
+    message = str(UnknownNameError("saliency method", "nope", ["a" * 10_000, *map(str, range(99))]))
+    assert len(message) < 600 and "(and 70 more)" in message
+
+
+def test_r3_a_learners_escape_sequence_is_shown_not_sent(capsys):
+    from xai_tutorial.exercises import Exercise
+
+    def checker(x):
+        raise ValueError("\x1b[2J cleared your screen")
+
+    Exercise("Esc", ("x",), checker, "", "").check({"x": 1})
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J" in out

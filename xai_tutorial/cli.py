@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .core._files import printable
+from .core._files import printable, target_of
 from .core.downloads import DOWNLOADS
 from .core.errors import CacheError, DownloadError, InputError, TutorialError
 from .core.heatmap import DEFAULT_CMAP, HeatmapStyle
@@ -57,8 +57,9 @@ def environment_message(exc: OSError) -> str:
         reason += " (a file-size limit, ulimit -f?)"
     if exc.filename is None:
         return reason
-    paths = printable(exc.filename) if exc.filename2 is None else (
-        f"{printable(exc.filename)} -> {printable(exc.filename2)}")
+    first = printable(target_of(exc.filename))  # the output, not its temporary .part file
+    second = None if exc.filename2 is None else printable(target_of(exc.filename2))
+    paths = first if second is None or second == first else f"{first} -> {second}"
     return f"{paths}: {reason}"
 
 
@@ -269,12 +270,22 @@ def _map_options(command: argparse.ArgumentParser, *, scale: bool) -> None:
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors escaped and capped like every other error line (an
+    unrecognized argument is echoed: it must not bring its own newlines or escape sequences)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {printable(message, ERROR_CHARS)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m xai_tutorial",
         description="Explain an image classifier: the tutorial's steps from the shell.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
 
     classify = commands.add_parser(
         "classify", help="classify a photo (the tutorial's step 2)", description=(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -70,28 +72,101 @@ def atomic_paths(*paths: Path, verify: Callable[[Path], None] | None = None) -> 
     """
     check_targets(paths)
     partials: list[Path] = []
-    moved: list[Path] = []
+    created: list[Path] = []
     with unwind_on_signals():
         try:
             for path in paths:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                created += make_folders(path.parent)
                 for leftover in stale_partials(path):
                     leftover.unlink(missing_ok=True)
                 partials.append(temporary_beside(path))
-            yield tuple(partials)
+            try:
+                yield tuple(partials)
+            except OSError as exc:
+                raise _named(exc, paths) from None
             for partial, path in zip(partials, paths, strict=True):
                 check_written(partial, path, verify)
             with signals_blocked():
-                for partial, path in zip(partials, paths, strict=True):
-                    publish(partial, path)
-                    moved.append(path)
+                _publish_all(partials, paths)
         except BaseException:
-            for path in moved:
-                path.unlink(missing_ok=True)
+            for partial in partials:
+                partial.unlink(missing_ok=True)
+            remove_empty(created)
             raise
         finally:
             for partial in partials:
                 partial.unlink(missing_ok=True)
+
+
+def _publish_all(partials: Sequence[Path], paths: Sequence[Path]) -> None:
+    """Move every partial onto its target; if one move fails, put back what was there before.
+
+    Each existing target is first hard-linked to a backup beside it (a copy where links are not
+    allowed), so a failed later move restores the earlier targets exactly: the old pair stays
+    whole, never half old and half new, and nothing old is lost.
+    """
+    backups: dict[Path, Path | None] = {}
+    try:
+        for partial, path in zip(partials, paths, strict=True):
+            backups[path] = _backup(path)
+            publish(partial, path)
+    except BaseException:
+        for path, backup in backups.items():
+            if backup is not None:
+                os.replace(backup, path)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        for backup in backups.values():
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+
+
+def _backup(path: Path) -> Path | None:
+    """A hard link (or copy) of the existing regular file ``path`` beside it, or ``None``."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+    except FileNotFoundError:
+        return None
+    backup = temporary_beside(path)
+    backup.unlink()
+    try:
+        os.link(path, backup)
+    except OSError:
+        shutil.copy2(path, backup)
+    return backup
+
+
+def _named(exc: OSError, paths: Sequence[Path]) -> OSError:
+    """A write error that names the output, not the temporary file (a full disk, a file-size
+    limit: ``write`` errors carry no file name)."""
+    if exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        where = paths[0].parent if len(paths) > 1 else paths[0]
+        return WriteError(f"{printable(where)}: could not write ({os_reason(exc)}); nothing was "
+                          "written")
+    return exc
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing: list[Path] = []
+    current = folder
+    while not os.path.lexists(current) and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def remove_empty(folders: Sequence[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty: what a failed write created."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def check_written(partial: Path, path: Path, verify: Callable[[Path], None] | None) -> None:
@@ -236,6 +311,15 @@ def printable(text: object, limit: int = SHOWN_CHARS) -> str:
         return shown
     half = (limit - 3) // 2
     return shown[:half] + "..." + shown[-half:]
+
+
+def target_of(path: object) -> str:
+    """The file a temporary ``.<name>.<pid>.<random>.part`` stands for (``path`` itself
+    otherwise): what a message should name."""
+    text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else str(path)
+    folder, name = os.path.split(text)
+    match = re.fullmatch(r"\.(.+)\.\d+\.[^.]+\.part", name)
+    return os.path.join(folder, match.group(1)) if match else text
 
 
 def stale_partials(path: Path) -> list[Path]:

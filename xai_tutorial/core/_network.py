@@ -10,39 +10,45 @@ import re
 import socket
 import ssl
 
-#: Characters that end a URL-like token in free text (white space and quotes).
-_TOKEN_END = re.compile(r"[\s'\"<>]")
+#: Query parameters whose values are hidden: names holding any of these words.
+_SECRET_KEYS = re.compile(r"(token|key|secret|pass|pwd|auth|sig|credential|session|code)",
+                          re.IGNORECASE)
+_QUERY_VALUE = re.compile(r"([?&;][^=&#\s]*=)([^&#\s]*)")
+_AUTHORITY_END = re.compile(r"[/?#\s]")
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every URL's userinfo replaced by ``***``.
+    """``text`` with every URL's credentials hidden: the whole userinfo becomes ``***``, and so
+    does the value of a query parameter whose name looks secret (``token``, ``key``, ``sig``,
+    ``password``, ...).
 
-    ``http://alice:s3cr3t@host/x`` becomes ``http://alice:***@host/x``; a user name alone is kept.
-    The userinfo ends at the *last* ``@`` of the URL-like token (a token ends at white space or a
-    quote), so a password holding ``@``, ``/``, ``#`` or ``?`` is hidden whole
-    (``alice:p@ss/w#rd@host`` shows ``alice:***@host``); a path that merely contains ``@`` and
-    ``:`` after the host may lose a little of itself: over-hiding, never leaking.
+    ``http://alice:s3cr3t@host/x`` becomes ``http://***@host/x``, and so does
+    ``http://ghp_T0KEN@host/x`` (a user name alone can be the secret). The userinfo ends at the
+    *last* ``@`` before the next URL (or the end of the text): a password holding ``@``, ``/``,
+    ``#``, ``?``, a quote or a space is hidden whole. Text between a URL's host and a later ``@``
+    may be hidden too: over-hiding, never leaking.
 
-    Linear time: the text is read once, token by token (a pattern, not a parser).
+    Linear time: each stretch of text between two URLs is read a bounded number of times (a
+    pattern, not a parser).
     """
     if "://" not in text:
         return text
-    pieces: list[str] = []
-    position = 0
-    while True:
-        found = text.find("://", position)
-        if found < 0:
-            break
-        end_match = _TOKEN_END.search(text, found + 3)
-        end = end_match.start() if end_match else len(text)
-        authority = text[found + 3:end]
-        at = authority.rfind("@")
-        if at >= 0 and ":" in authority[:at]:
-            user = authority[:authority.index(":")]
-            authority = f"{user}:***{authority[at:]}"
-        pieces.append(text[position:found + 3] + authority)
-        position = end
-    pieces.append(text[position:])
+    starts = [m.start() for m in re.finditer("://", text)]
+    pieces = [text[: starts[0]]]
+    for number, found in enumerate(starts):
+        end = starts[number + 1] if number + 1 < len(starts) else len(text)
+        stretch = text[found + 3:end]  # up to the next URL's "://"
+        at = stretch.rfind("@")
+        if at >= 0:
+            stretch = "***" + stretch[at:]
+        host_end = _AUTHORITY_END.search(stretch)
+        if host_end is not None:
+            rest = stretch[host_end.start():]
+            rest = _QUERY_VALUE.sub(
+                lambda m: m.group(1) + ("***" if _SECRET_KEYS.search(m.group(1)) else m.group(2)),
+                rest)
+            stretch = stretch[: host_end.start()] + rest
+        pieces.append("://" + stretch)
     return "".join(pieces)
 
 

@@ -34,9 +34,11 @@ from urllib.parse import urlsplit
 
 from ._files import (
     Interrupted,
+    make_folders,
     os_reason,
     printable,
     publish,
+    remove_empty,
     signals_blocked,
     stale_partials,
     temporary_beside,
@@ -364,27 +366,13 @@ def _where(url: str) -> str:
 
 def _make_folder(folder: Path, item: Download) -> list[Path]:
     """Create ``folder`` and its missing parents; return those created, deepest first."""
-    created: list[Path] = []
-    current = folder
-    while not os.path.lexists(current) and current != current.parent:
-        created.append(current)
-        current = current.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        return make_folders(folder)
     except OSError as exc:
         raise DownloadError(
-            f"{item.name}: cannot create the folder {exc.filename or folder} "
+            f"{item.name}: cannot create the folder {printable(exc.filename or folder)} "
             f"({os_reason(exc)}); nothing was downloaded"
         ) from None
-    return created
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    for folder in folders:  # deepest first
-        try:
-            folder.rmdir()
-        except OSError:
-            break
 
 
 def fetch(
@@ -445,13 +433,13 @@ def _fetch_into_cache(item: Download, *, progress: bool, timeout: float) -> None
                     )
             _download(item, progress=progress, timeout=timeout)
         except OSError as exc:
-            _remove_empty(created)
+            remove_empty(created)
             raise DownloadError(
                 f"{item.name}: cannot write in {exc.filename or item.path.parent} "
                 f"({os_reason(exc)}); nothing was saved"
             ) from None
         except BaseException:  # including SIGINT, SIGTERM and SIGHUP
-            _remove_empty(created)
+            remove_empty(created)
             raise
 
 

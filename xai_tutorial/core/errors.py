@@ -33,7 +33,9 @@ class UnknownNameError(InputError):
     def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
         self.kind, self.name, self.choices = kind, name, tuple(choices)
         shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:76] + "...'"
-        super().__init__(f"{shown}: no such {kind}; choose one of {', '.join(self.choices)}")
+        listed = [c if len(c) <= 40 else c[:37] + "..." for c in self.choices[:30]]
+        more = f" (and {len(self.choices) - 30} more)" if len(self.choices) > 30 else ""
+        super().__init__(f"{shown}: no such {kind}; choose one of {', '.join(listed)}{more}")
 
 
 class ImageLoadError(InputError):

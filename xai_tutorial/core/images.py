@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import io
+import numbers
 import os
 import warnings
 import weakref
@@ -287,10 +288,10 @@ def load_image(
 def _check_limits(max_pixels: object, timeout: object, max_bytes: object) -> None:
     """``load_image``'s own arguments: positive whole numbers, and a finite positive deadline."""
     for label, value in (("max_pixels", max_pixels), ("max_bytes", max_bytes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise InputError(f"{label} {value!r}: must be a whole number of at least 1")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
-        0 < timeout < float("inf")
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not (
+        0 < float(timeout) < float("inf")
     ):
         raise InputError(f"timeout {timeout!r}: must be a positive, finite number of seconds")
 
@@ -349,7 +350,10 @@ def _load(source: ImageSource, max_pixels: int, timeout: float, max_bytes: int) 
                 raise
     if "\0" in text:
         raise ImageLoadError(f"{name}: a path cannot hold a NUL character")
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # "~nosuchuser/...": no such user, no home to expand
+        raise ImageLoadError(f"{name}: no such user's home folder to expand the '~' of") from None
     try:
         os.stat(path)
     except OSError as exc:

@@ -121,7 +121,9 @@ def check_class(choice: object, categories: Sequence[str], *, owner: str = "the 
             f"not a {type(choice).__name__}"
         )
     if not 0 <= index < count:
-        raise InputError(f"class {index}: out of range, {owner} has classes 0..{count - 1}")
+        digits = index.bit_length() * 0.30103  # log10(2): never formats a huge int
+        said = str(index) if abs(index) < 10**18 else f"of about {digits:.0f} digits"
+        raise InputError(f"class {said}: out of range, {owner} has classes 0..{count - 1}")
     return index
 
 
@@ -130,7 +132,10 @@ def check_alpha(alpha: object) -> float:
     message = f"alpha {shown(alpha)}: must be a number between 0 (photo only) and 1 (heatmap only)"
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise InputError(message)
-    value = float(alpha)
+    try:
+        value = float(alpha)
+    except (OverflowError, ValueError):  # 10**400, a huge Fraction
+        raise InputError(message) from None
     if not 0.0 <= value <= 1.0:  # also refuses NaN
         raise InputError(message)
     return value
@@ -138,7 +143,7 @@ def check_alpha(alpha: object) -> float:
 
 def check_scale(scale: object) -> str:
     """One of :data:`SCALES`."""
-    if scale not in SCALES:
+    if not isinstance(scale, str) or scale not in SCALES:
         raise InputError(f"scale {shown(scale)}: choose one of {', '.join(SCALES)}")
     return str(scale)
 
@@ -168,6 +173,9 @@ def check_batch(x: object, *, channels: int | None = 3, single: bool = True) -> 
     if torch is None or not isinstance(x, torch.Tensor):
         raise InputError(f"expected a ({lead}, {want}, H, W) tensor, got a "
                          f"{type(x).__name__}")
+    if x.layout != torch.strided or x.is_nested:
+        kind = "nested" if x.is_nested else str(x.layout)
+        raise InputError(f"expected a dense tensor, got a {kind} tensor; use .to_dense()")
     if x.ndim != 4 or (single and x.shape[0] != 1) or 0 in x.shape or (
         channels is not None and x.shape[1] != channels
     ):

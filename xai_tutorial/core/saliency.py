@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import InputError, UnknownNameError
+from .errors import InputError, TutorialError, UnknownNameError
 from .hooks import input_errors
-from .inputs import check_batch
+from .inputs import check_batch, shown
 
 __all__ = [
     "SaliencyMap",
@@ -46,6 +47,9 @@ __all__ = [
 
 #: ``method(classifier, x, class_index, **options) -> (h, w)`` raw map.
 SaliencyFunction = Callable[..., torch.Tensor]
+
+#: Names of the methods that ship with the package (their failures are the package's bugs).
+_BUILT_IN = frozenset({"cam", "grad_cam", "occlusion", "edge", "random", "center"})
 
 #: Built-in methods by name: ``"module:function"`` under ``xai_tutorial`` (loaded on first use),
 #: or a function registered at run time.
@@ -93,8 +97,9 @@ def register_method(name: str, function: SaliencyFunction | None = None, *,
         InputError: ``name`` is not an identifier-like string, ``function`` is not callable, or
             ``name`` is taken and ``replace`` is false.
     """
-    if not isinstance(name, str) or not name.replace("_", "a").isalnum():
-        raise InputError(f"method name {name!r}: use letters, digits and underscores")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+        raise InputError(f"method name {shown(name)}: use at most 40 lower-case ASCII letters, "
+                         "digits and underscores, starting with a letter")
     if name in _METHODS and not replace:
         raise InputError(f"method {name!r}: already registered (pass replace=True to replace it)")
 
@@ -109,7 +114,7 @@ def register_method(name: str, function: SaliencyFunction | None = None, *,
 
 def unregister_method(name: str) -> None:
     """Remove the method ``name`` (tests register toy methods and remove them again)."""
-    if name not in _METHODS:
+    if not isinstance(name, str) or name not in _METHODS:
         raise UnknownNameError("saliency method", name, _METHODS)
     del _METHODS[name]
 
@@ -177,7 +182,38 @@ def count_passes(model: nn.Module) -> Iterator[dict[str, int]]:
         handle.remove()
 
 
+def _bind(function: SaliencyFunction, method: str, *arguments: Any) -> None:
+    """Refuse options the method does not take (a function with no signature is not checked)."""
+    *positional, options = arguments
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature: its call will say
+        return
+    try:
+        signature.bind(*positional, **options)
+    except TypeError as exc:
+        raise InputError(f"saliency method {method!r}: {shown(str(exc), 200)}") from None
+
+
+def _call_registered(function: SaliencyFunction, method: str, classifier: Any, x: torch.Tensor,
+                     index: int, options: dict[str, Any]) -> object:
+    """Call a method registered at run time; anything it raises (but a package error or an
+    interrupt) becomes one line naming the method, not the input."""
+    try:
+        return function(classifier, x, index, **options)
+    except (TutorialError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (the registered function's own failure)
+        raise InputError(f"saliency method {method!r} failed: {type(exc).__name__}: "
+                         f"{shown(str(exc), 200)}") from None
+
+
 def _checked_values(values: object, name: str) -> torch.Tensor:
+    if isinstance(values, torch.Tensor) and (
+        values.layout != torch.strided or values.is_nested or values.device.type == "meta"
+    ):
+        raise InputError(f"saliency method {name!r}: returned a {values.layout} tensor on "
+                         f"{values.device.type}, not a dense map with values")
     if not isinstance(values, torch.Tensor) or values.ndim != 2 or values.numel() == 0:
         shape = tuple(values.shape) if isinstance(values, torch.Tensor) else type(values).__name__
         raise InputError(f"saliency method {name!r}: returned {shape}, not an (h, w) map")
@@ -209,12 +245,12 @@ def saliency_map(classifier: Any, image: object, class_index: object, method: st
     function = get_method(method)
     index = classifier.class_index(class_index)
     x = model_input(classifier, image)
-    try:
-        inspect.signature(function).bind(classifier, x, index, **options)
-    except TypeError as exc:
-        raise InputError(f"saliency method {method!r}: {exc}") from None
+    _bind(function, method, classifier, x, index, options)
     with count_passes(classifier.model) as counts, input_errors(x, classifier.model):
-        values = function(classifier, x, index, **options)
+        if method in _BUILT_IN:
+            values = function(classifier, x, index, **options)
+        else:  # a learner's or an instructor's function: its failure is named as its own
+            values = _call_registered(function, method, classifier, x, index, options)
     return SaliencyMap(
         values=_checked_values(values, method),
         method=method,
