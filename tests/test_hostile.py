@@ -1280,3 +1280,12 @@ def test_r3_a_learners_escape_sequence_is_shown_not_sent(capsys):
     Exercise("Esc", ("x",), checker, "", "").check({"x": 1})
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[2J" in out
+
+
+def test_r3_tensors_too_large_to_run_are_refused_before_the_model_runs(bundled):
+    from xai_tutorial import saliency_map
+
+    for shape in ((1, 3, 4096, 4096), (400, 3, 224, 224)):
+        x = torch.zeros(1).expand(*shape)  # no memory: one value seen at every position
+        with pytest.raises(InputError, match="too large to run"):
+            bundled.logits(x) if shape[0] > 1 else saliency_map(bundled, x, 1)

@@ -156,6 +156,13 @@ def check_k(k: object, count: int) -> int:
     return value
 
 
+#: Largest image tensor (H x W) and batch (N x H x W) the API runs a model on. Preprocessing
+#: never makes more than 224 x 3584 (0.8 million) pixels; a learner's own tensor may be larger,
+#: but a network's activations cost about a kilobyte a pixel, so these bound its memory.
+MAX_TENSOR_PIXELS = 2048 * 2048
+MAX_BATCH_PIXELS = 4096 * 4096
+
+
 def check_batch(x: object, *, channels: int | None = 3, single: bool = True) -> object:
     """A preprocessed image tensor, checked and as float32: ``(1, channels, H, W)`` (or
     ``(N, channels, H, W)`` when ``single`` is false) with ``H, W, N >= 1``.
@@ -182,6 +189,14 @@ def check_batch(x: object, *, channels: int | None = 3, single: bool = True) -> 
         what = f"one {want}-channel image" if single else f"{want}-channel images"
         raise InputError(
             f"expected a ({lead}, {want}, H, W) tensor ({what}), got shape {tuple(x.shape)}"
+        )
+    image_pixels = int(x.shape[2]) * int(x.shape[3])
+    batch_pixels = int(x.shape[0]) * image_pixels
+    if image_pixels > MAX_TENSOR_PIXELS or batch_pixels > MAX_BATCH_PIXELS:
+        raise InputError(
+            f"a tensor of shape {tuple(x.shape)} is too large to run: at most "
+            f"{MAX_TENSOR_PIXELS:,} pixels an image and {MAX_BATCH_PIXELS:,} a batch (a photo "
+            "given to load_image is resized for the model; give smaller batches)"
         )
     if not x.is_floating_point():
         raise InputError(f"expected a float tensor, got {x.dtype}")
