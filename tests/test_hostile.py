@@ -42,6 +42,57 @@ BUDGET_BYTES = 1 << 30
 DEADLINE = 60.0
 
 
+#: Every in-process case runs under these too: address space above what the test process
+#: already maps, and a deadline (the driver's CLI cases have their own, tighter ones).
+CASE_EXTRA_BYTES = 3 << 30
+CASE_SECONDS = 120
+
+
+class CaseTimeout(Exception):
+    """A case ran past :data:`CASE_SECONDS`: a hang, not an answer."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise CaseTimeout(f"the case ran past {CASE_SECONDS} s")
+
+
+def _vmsize() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@pytest.fixture(autouse=True)
+def limits_per_case():
+    """An address-space limit (what the process maps now + 3 GB) and a deadline for each case;
+    both are lifted again afterwards (the soft limit goes back up to what it was)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _vmsize() + CASE_EXTRA_BYTES
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(CASE_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_every_case_runs_under_a_memory_limit_and_a_deadline():
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    assert soft != resource.RLIM_INFINITY and soft <= _vmsize() + CASE_EXTRA_BYTES
+    assert 0 < signal.alarm(CASE_SECONDS) <= CASE_SECONDS  # a deadline was already running
+
+
 def png(width: int, height: int, mode: str = "RGB") -> bytes:
     buffer = io.BytesIO()
     Image.new(mode, (width, height), 128 if mode == "L" else (120, 80, 40)).save(buffer, "PNG")
@@ -1144,7 +1195,7 @@ def test_r2_12_bad_tensors_get_the_packages_error(bundled, make, words):
 
     x = make()
     calls = [lambda: bundled.predict(x), lambda: class_activation_maps(bundled, x, [1]),
-             lambda: ev.deletion_auc(bundled, x, torch.rand(4, 4), 1, steps=2),
+             lambda: ev.deletion_auc(bundled, x, torch.rand(4, 4), 1, steps=1),
              lambda: saliency_map(bundled, x, 1, "grad_cam")]
     for call in calls:
         with pytest.raises(InputError) as caught:
