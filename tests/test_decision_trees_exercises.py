@@ -126,3 +126,27 @@ def test_exercises_are_listed_in_notebook_order():
     checks = [notebook.index(f"ex.{name}.check()") for name in
               ("node_score_by_hand", "wrong_turn", "untrained_agreement")]
     assert checks == sorted(checks)
+
+
+def test_untrained_agreement_reads_no_endless_images(fashion):
+    import signal
+
+    def too_slow(*_):
+        raise TimeoutError("the checker read an endless iterable")
+
+    images = sorted((ROOT / "assets" / "fashion").glob("[0-9]-*.png"))
+    previous = signal.signal(signal.SIGALRM, too_slow)
+    signal.alarm(5)
+    try:
+        for hostile, reason in ((iter(int, 1), "list"), (images * 11, "more than"),
+                                ([], "empty"), ([1, 2], "images"), ("chelsea", "list")):
+            result = outcome(ex.untrained_agreement, untrained_agreement=0.5,
+                             imagenet_nbdt=fashion, agreement_images=hostile)
+            assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    agreeing, total = agreement_with_network(fashion, images[:3])
+    right = outcome(ex.untrained_agreement, untrained_agreement=agreeing / total,
+                    imagenet_nbdt=fashion, agreement_images=tuple(images[:3]))
+    assert right.outcome is Outcome.CORRECT, right.line

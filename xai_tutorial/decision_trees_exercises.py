@@ -11,10 +11,13 @@ objects the notebook already has (``fashion_nbdt``, ``exercise_image``, ...).
 
 from __future__ import annotations
 
+import itertools
+import typing
 from collections.abc import Sequence
 
 import torch
 
+from .core.images import ImageSource
 from .decision_trees import NBDTExplainer, agreement_with_network, node_scores
 from .exercises import Exercise, expect
 
@@ -125,9 +128,31 @@ wrong_turn = Exercise(
 )
 
 
+#: Most images the agreement exercise reads (the lesson uses the 6 sample photos; one forward
+#: pass each), so an endless or huge ``agreement_images`` is refused, not consumed.
+MAX_AGREEMENT_IMAGES = 100
+
+
+def _agreement_images(agreement_images: object) -> list:
+    """The learner's images as a list, read no further than ``MAX_AGREEMENT_IMAGES + 1``."""
+    expect(isinstance(agreement_images, (list, tuple)),
+           "`agreement_images` should be a list of images (names or paths), not "
+           f"{type(agreement_images).__name__}")
+    images = list(itertools.islice(agreement_images, MAX_AGREEMENT_IMAGES + 1))
+    expect(len(images) <= MAX_AGREEMENT_IMAGES,
+           f"`agreement_images` has more than {MAX_AGREEMENT_IMAGES} images; the lesson uses "
+           "the sample photos, `list(SAMPLES)`")
+    expect(len(images) > 0, "`agreement_images` is empty; the lesson uses `list(SAMPLES)`")
+    kinds = typing.get_args(ImageSource)
+    expect(all(isinstance(image, kinds) for image in images),
+           "`agreement_images` should hold images: names of sample photos, paths or PIL images")
+    return images
+
+
 def _check_agreement(untrained_agreement, imagenet_nbdt: NBDTExplainer,
                      agreement_images: Sequence) -> None:
-    agreeing, total = agreement_with_network(imagenet_nbdt, list(agreement_images))
+    images = _agreement_images(agreement_images)
+    agreeing, total = agreement_with_network(imagenet_nbdt, images)
     expect(isinstance(untrained_agreement, float | int) and not isinstance(
         untrained_agreement, bool), "`untrained_agreement` should be a number")
     value, fraction = float(untrained_agreement), agreeing / total

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from ..core.saliency import SaliencyMap, model_input, saliency_map, saliency_methods
 from .deletion import (
+    MAX_STEPS,
     Curve,
     Saliency,
     blurred,
@@ -66,7 +67,7 @@ from .methods import (
     occlusion_passes,
     random_map,
 )
-from .pointing import POINTING_TOLERANCE, Box, pointing_game, pointing_hit
+from .pointing import MAX_POINTING_PIXELS, POINTING_TOLERANCE, Box, pointing_game, pointing_hit
 from .randomization import (
     RandomizationStep,
     cascade_blocks,
@@ -85,6 +86,8 @@ from .scenes import (
 
 __all__ = [
     "MAX_OCCLUSION_PIXELS",
+    "MAX_POINTING_PIXELS",
+    "MAX_STEPS",
     "OCCLUSION_BATCH_PIXELS",
     "CAT_CROP",
     "CUP_CROP",

@@ -9,6 +9,7 @@ batch_size, substrate)``.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -20,9 +21,12 @@ from ..core.errors import InputError
 from ..core.heatmap import check_map, upsample
 from ..core.hooks import eval_mode, input_errors
 from ..core.images import ImageSource
+from ..core.inputs import shown
 from ..core.saliency import SaliencyMap, model_input, saliency_map
+from .methods import OCCLUSION_BATCH_PIXELS
 
 __all__ = [
+    "MAX_STEPS",
     "Curve",
     "Saliency",
     "blurred",
@@ -36,6 +40,10 @@ __all__ = [
 
 #: What a judge accepts as the map to judge: a 2-d map, a :class:`SaliencyMap`, a method's name.
 Saliency = Union[torch.Tensor, np.ndarray, SaliencyMap, str]  # noqa: UP007
+
+#: Most steps a curve may take (RISE's scale: 224 steps at 224 x 224); never more than the
+#: input's pixels either, since a step then replaces no new pixel.
+MAX_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ def saliency_values(saliency: object) -> torch.Tensor:
     """
     if isinstance(saliency, SaliencyMap):
         saliency = saliency.values
+    if isinstance(saliency, torch.Tensor) and saliency.device.type == "meta":
+        raise InputError("saliency: expected a map with values, got one on the 'meta' device")
     values = check_map(saliency, "saliency")
     if values.ndim != 2:
         raise InputError(f"saliency: expected a 2-D (h, w) map, got shape {tuple(values.shape)}")
@@ -115,8 +125,60 @@ def pixel_order(saliency: torch.Tensor | SaliencyMap, size: tuple[int, int]) -> 
 
 def _count(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} {value!r}: must be at least 1")
+        raise InputError(f"{name} {shown(value)}: must be a whole number, at least 1")
     return int(value)
+
+
+def _steps(steps: int, height: int, width: int) -> int:
+    """``steps``, at most ``min(H W, MAX_STEPS)``."""
+    most = min(height * width, MAX_STEPS)
+    if steps > most:
+        why = (f"more steps than the input's {height * width} pixels replace no new pixel"
+               if most == height * width else f"{MAX_STEPS} is already RISE's scale")
+        raise InputError(f"steps {steps:,}: at most {most} for a {height}x{width} input ({why})")
+    return steps
+
+
+def _substrate(substrate: object, x: torch.Tensor) -> torch.Tensor:
+    """What removed pixels become, as a float32 tensor of ``x``'s shape (default: ``blurred``).
+
+    A Python or numpy number or array, or a tensor, broadcastable to ``x``, finite.
+    """
+    if substrate is None:
+        return blurred(x)
+    if isinstance(substrate, bool) or not isinstance(
+        substrate, (torch.Tensor, np.ndarray, numbers.Real, list, tuple)
+    ):
+        raise InputError(f"substrate {shown(substrate)}: give a number, an array or a tensor "
+                         f"broadcastable to the input {tuple(x.shape)}")
+    if isinstance(substrate, torch.Tensor) and substrate.device.type == "meta":
+        raise InputError("substrate: expected a tensor with values, got one on the 'meta' device")
+    shape = tuple(getattr(substrate, "shape", ()))
+    if not isinstance(substrate, (list, tuple)):
+        _broadcastable(shape, x)
+    try:
+        if isinstance(substrate, torch.Tensor):
+            if substrate.is_complex() or substrate.dtype == torch.bool:
+                raise TypeError(substrate.dtype)
+            values = substrate.detach().to("cpu", torch.float32)
+        else:
+            values = torch.as_tensor(np.asarray(substrate, dtype=np.float32))
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"substrate {shown(substrate)}: expected real numbers") from None
+    _broadcastable(tuple(values.shape), x)
+    if not bool(torch.isfinite(values).all()):
+        raise InputError("substrate: holds NaN or infinite values")
+    return values.to(x.device).expand_as(x)
+
+
+def _broadcastable(shape: tuple[int, ...], x: torch.Tensor) -> None:
+    try:
+        fits = torch.broadcast_shapes(shape, tuple(x.shape)) == tuple(x.shape)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise InputError(f"substrate of shape {shape}: not broadcastable to the input "
+                         f"{tuple(x.shape)}")
 
 
 def _curve(
@@ -127,18 +189,21 @@ def _curve(
     class_index: object,
     steps: int,
     batch_size: int,
-    substrate: torch.Tensor | None,
+    substrate: torch.Tensor | np.ndarray | float | None,
 ) -> Curve:
     """The curve of :func:`deletion_curve` / :func:`insertion_curve` (they document it)."""
     steps, batch_size = _count("steps", steps), _count("batch_size", batch_size)
     index = classifier.class_index(class_index)
     x = model_input(classifier, inputs)
     height, width = int(x.shape[2]), int(x.shape[3])
+    steps = _steps(steps, height, width)
+    base = _substrate(substrate, x)
+    # at most OCCLUSION_BATCH_PIXELS pixels per forward pass, whatever batch_size asks
+    batch_size = min(batch_size, max(1, OCCLUSION_BATCH_PIXELS // (height * width)))
     order = pixel_order(_resolved(classifier, x, saliency, index), (height, width))
     rank = torch.empty_like(order)
     rank[order] = torch.arange(order.numel())
     rank = rank.view(1, 1, height, width)
-    base = blurred(x) if substrate is None else substrate.to(x.dtype).expand_as(x)
     # deletion: start from x, replace the most salient pixels by the substrate first;
     # insertion: start from the substrate, put the most salient pixels of x back first.
     start, end = (x, base) if kind == "deletion" else (base, x)
@@ -164,7 +229,7 @@ def deletion_curve(
     *,
     steps: int = 16,
     batch_size: int = 17,
-    substrate: torch.Tensor | None = None,
+    substrate: torch.Tensor | np.ndarray | float | None = None,
 ) -> Curve:
     """The deletion curve (Petsiuk et al., 2018): remove the most salient pixels first.
 
@@ -172,7 +237,9 @@ def deletion_curve(
     :func:`pixel_order`), step ``k = 0 .. S`` replaces the first ``n_k = round(k N / S)`` of
     them by the substrate (default: the input blurred as in RISE, :func:`blurred`) and records
     the class probability ``p_k = softmax(f(x_k))_c``, in eval mode. A good map makes it fall
-    fast. The ``S + 1`` images go through the network in batches of ``batch_size``.
+    fast. The ``S + 1`` images go through the network in batches of ``batch_size``, and never
+    more than :data:`~xai_tutorial.evaluation.OCCLUSION_BATCH_PIXELS` pixels at once (8 images
+    of 224 x 224), so memory stays bounded however large the picture.
 
     Args:
         classifier: the model and its preprocessing.
@@ -181,9 +248,11 @@ def deletion_curve(
             :class:`~xai_tutorial.core.saliency.SaliencyMap` of this input and class, or the
             name of a registered method (computed here with its default options).
         class_index: the class whose probability is followed (an index or a class name).
-        steps: ``S``; RISE removes 224 pixels per step (``S = 224`` at 224 x 224).
-        batch_size: images per forward pass.
-        substrate: what removed pixels become (a tensor broadcastable to the input).
+        steps: ``S``; RISE removes 224 pixels per step (``S = 224`` at 224 x 224). At most
+            ``min(H W, MAX_STEPS)`` (:data:`MAX_STEPS` = 1000).
+        batch_size: images per forward pass (capped by the pixel budget above).
+        substrate: what removed pixels become: a number, an array or a tensor broadcastable to
+            the input (finite; used as float32); default the blurred input.
     """
     return _curve("deletion", classifier, inputs, saliency, class_index, steps, batch_size,
                   substrate)
@@ -197,7 +266,7 @@ def insertion_curve(
     *,
     steps: int = 16,
     batch_size: int = 17,
-    substrate: torch.Tensor | None = None,
+    substrate: torch.Tensor | np.ndarray | float | None = None,
 ) -> Curve:
     """The insertion curve (Petsiuk et al., 2018): start from the blurred picture and put the
     most salient pixels back first; a good map makes the probability rise fast.
@@ -216,7 +285,7 @@ def deletion_auc(
     *,
     steps: int = 16,
     batch_size: int = 17,
-    substrate: torch.Tensor | None = None,
+    substrate: torch.Tensor | np.ndarray | float | None = None,
 ) -> float:
     """Area under the deletion curve, ``sum_k (p_k + p_{k+1}) / 2 * (n_{k+1} - n_k) / N``.
 
@@ -234,7 +303,7 @@ def insertion_auc(
     *,
     steps: int = 16,
     batch_size: int = 17,
-    substrate: torch.Tensor | None = None,
+    substrate: torch.Tensor | np.ndarray | float | None = None,
 ) -> float:
     """Area under the insertion curve (trapezoid rule, in [0, 1]); higher is better."""
     return insertion_curve(classifier, inputs, saliency, class_index, steps=steps,

@@ -32,8 +32,8 @@ from ..cam import cam_layers, class_activation_maps
 from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.hooks import eval_mode, frozen, get_layer, input_errors
-from ..core.images import ImageSource
-from ..core.inputs import check_batch
+from ..core.images import MAX_PIXELS, ImageSource
+from ..core.inputs import check_batch, shown
 from ..core.saliency import model_input
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "cam",
     "center_bump",
     "center_map",
+    "check_seed",
     "edge_map",
     "grad_cam",
     "occlusion",
@@ -82,16 +83,52 @@ def _grad_cam_layer(classifier: Classifier, layer: str | None) -> tuple[torch.nn
 
 def _layer_grad_cam(classifier: Classifier, x: torch.Tensor, classes: list[int],
                     layer: str | None) -> torch.Tensor:
-    """captum's ``LayerGradCam`` of checked inputs, ``(N, h, w)``, in eval mode."""
+    """captum's ``LayerGradCam`` of checked inputs, ``(N, h, w)``, in eval mode.
+
+    The layer must run in the forward pass and give an ``(N, C, h, w)`` activation (its output;
+    by default the pooling layer's input); otherwise an :class:`InputError` says so.
+    """
     from captum.attr import LayerGradCam
 
     module, to_input = _grad_cam_layer(classifier, layer)
     model = classifier.model
-    with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
-        maps = LayerGradCam(model, module).attribute(
-            x, target=classes, attribute_to_layer_input=to_input, relu_attributions=True
-        )
+    seen: list[tuple[int, ...]] = []
+
+    def record(_: torch.nn.Module, inputs: tuple, output: object) -> None:
+        value = inputs[0] if to_input and inputs else output
+        seen.append(tuple(value.shape) if isinstance(value, torch.Tensor) else ())
+
+    handle = module.register_forward_hook(record)
+    try:
+        with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
+            maps = LayerGradCam(model, module).attribute(
+                x, target=classes, attribute_to_layer_input=to_input, relu_attributions=True
+            )
+    except AssertionError:  # captum's "Forward hook did not obtain any outputs"
+        if seen:
+            raise _not_spatial(layer, seen[-1]) from None
+        raise _not_run(layer, module) from None
+    finally:
+        handle.remove()
+    if not seen:
+        raise _not_run(layer, module)
+    if len(seen[-1]) != 4:
+        raise _not_spatial(layer, seen[-1])
     return maps.detach()[:, 0]
+
+
+def _not_run(layer: str | None, module: torch.nn.Module) -> InputError:
+    names = [f"{layer}.{name}" for name, _ in module.named_children()]
+    hint = f", e.g. {names[0]!r} .. {names[-1]!r}" if names else ""
+    return InputError(f"layer {shown(layer)}: did not run in the forward pass (a container? "
+                      f"name one of its blocks{hint})")
+
+
+def _not_spatial(layer: str | None, shape: tuple[int, ...]) -> InputError:
+    return InputError(
+        f"layer {shown(layer)}: Grad-CAM needs a layer whose output has spatial size (a "
+        f"(N, C, h, w) activation); its output has shape {shape}"
+    )
 
 
 def grad_cam(
@@ -166,7 +203,7 @@ def batched_grad_cam(
 
 def _positive(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} {value!r}: must be a positive whole number of pixels")
+        raise InputError(f"{name} {shown(value)}: must be a positive whole number of pixels")
     return int(value)
 
 
@@ -210,6 +247,9 @@ def occlusion(
     from captum.attr import Occlusion
 
     window, stride = _positive("window", window), _positive("stride", stride)
+    if stride > window:
+        raise InputError(f"stride {stride}: larger than the window {window} (pixels between "
+                         "windows would never be occluded); use a stride of at most the window")
     x, index = _checked(classifier, inputs, class_index)
     if window > min(x.shape[2:]):
         raise InputError(f"window {window}: larger than the input {tuple(x.shape[2:])}")
@@ -284,12 +324,34 @@ def random_map(
             grid (e.g. ``(7, 11)``) for a baseline with the same coarseness as CAM.
         seed: the noise's seed (the map depends on nothing else).
     """
+    seed = check_seed(seed)
     x, _ = _checked(classifier, inputs, class_index)
-    shape = tuple(size) if size is not None else tuple(x.shape[2:])
-    if len(shape) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape):
-        raise InputError(f"size {size!r}: give (rows, columns), two positive whole numbers")
+    shape = _grid(size) if size is not None else (int(x.shape[2]), int(x.shape[3]))
     generator = torch.Generator().manual_seed(seed)
-    return torch.rand(tuple(int(s) for s in shape), generator=generator)
+    return torch.rand(shape, generator=generator)
+
+
+def _grid(size: object) -> tuple[int, int]:
+    """``(h, w)``: two positive whole numbers, at most :data:`MAX_PIXELS` cells."""
+    message = f"size {shown(size)}: give (rows, columns), two positive whole numbers"
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in size
+    ):
+        raise InputError(message)
+    rows, columns = int(size[0]), int(size[1])
+    if rows * columns > MAX_PIXELS:
+        raise InputError(f"size {shown(size)}: {rows * columns:,} cells, more than the "
+                         f"{MAX_PIXELS:,} pixels a picture may have")
+    return rows, columns
+
+
+def check_seed(seed: object) -> int:
+    """A random seed: a whole number (not ``True``/``False``), ``0 <= seed < 2**63``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+        0 <= int(seed) < 2**63
+    ):
+        raise InputError(f"seed {shown(seed)}: must be a whole number, 0 <= seed < 2**63")
+    return int(seed)
 
 
 def center_map(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NamedTuple
@@ -21,9 +22,10 @@ from ..core.errors import InputError
 from ..core.heatmap import upsample
 from ..core.hooks import get_layer, input_errors
 from ..core.images import ImageSource
+from ..core.inputs import shown
 from ..core.saliency import model_input, saliency_map
 from .deletion import saliency_values
-from .methods import SaliencyMethod
+from .methods import SaliencyMethod, check_seed
 
 __all__ = [
     "RandomizationStep",
@@ -128,11 +130,53 @@ def _map_function(method: str | SaliencyMethod, options: Mapping[str, Any]
             return saliency_map(classifier, x, index, method=method, **options).values
         return by_name
     if not callable(method):
-        raise InputError(f"method {method!r}: give a registered method's name or a function "
-                         "method(classifier, x, class_index)")
+        raise InputError(f"method {shown(method)}: give a registered method's name or a "
+                         "function method(classifier, x, class_index)")
+    try:
+        signature = inspect.signature(method)
+    except (TypeError, ValueError):  # no signature to check (a builtin): its call will say
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(None, None, 0, **options)
+        except TypeError as exc:
+            why = " ".join(str(exc).split())[:120]
+            raise InputError(f"method {shown(method)}: cannot be called as method(classifier, "
+                             f"x, class_index, **options): {why}") from None
     if options:
         return lambda classifier, x, index: method(classifier, x, index, **options)
     return method
+
+
+def _check_arguments(batch_norm: object, absolute: object, seed: object,
+                     options: object) -> int:
+    """Refuse a bad ``batch_norm``, ``absolute``, ``options``; the checked ``seed``."""
+    if not isinstance(batch_norm, str) or batch_norm not in ("keep", "reset"):
+        raise InputError(f"batch_norm {shown(batch_norm)}: choose 'keep' or 'reset'")
+    if not isinstance(absolute, (bool, np.bool_)):
+        raise InputError(f"absolute {shown(absolute)}: must be True or False")
+    if options is not None and not (
+        isinstance(options, Mapping) and all(isinstance(k, str) for k in options)
+    ):
+        raise InputError(f"options {shown(options)}: give a dict of keyword options, e.g. "
+                         "{'layer': '_blocks.10'}")
+    return check_seed(seed)
+
+
+def _check_blocks(model: nn.Module, blocks: object) -> list[str]:
+    """Block names to re-initialize: the cascade by default, else a list of distinct layers."""
+    if blocks is None:
+        return cascade_blocks(model)
+    if isinstance(blocks, str):
+        raise InputError(f"blocks {shown(blocks)}: a single name; pass a list, e.g. "
+                         f"[{blocks[:40]!r}]")
+    if not isinstance(blocks, (list, tuple)) or not all(isinstance(b, str) for b in blocks):
+        raise InputError(f"blocks {shown(blocks)}: give a list of block names (str), top first")
+    if len(set(blocks)) != len(blocks):
+        raise InputError(f"blocks {shown(blocks)}: a block is named twice")
+    for name in blocks:
+        get_layer(model, name)
+    return list(blocks)
 
 
 def randomization_check(
@@ -172,24 +216,23 @@ def randomization_check(
             :func:`~xai_tutorial.core.saliency.saliency_map`) or a function
             ``method(classifier, x, class_index) -> (h, w)``, called with the checked input and
             class and, at every step, a copy of ``classifier`` holding the randomized model.
-        options: keyword options for the method (e.g. ``{"layer": "_blocks.10"}``).
-        blocks: block names, top first (default :func:`cascade_blocks`).
+        options: a mapping of keyword options for the method (e.g. ``{"layer": "_blocks.10"}``);
+            a function must accept them (``method(classifier, x, class_index, **options)``).
+        blocks: a list of distinct block names, top first (default :func:`cascade_blocks`).
         batch_norm: ``"keep"`` or ``"reset"`` (see above).
         absolute: compare ``|map|`` instead of the map, as Adebayo et al. also report.
-        seed: seeds the re-initialization (the global random state is left as it was).
+        seed: seeds the re-initialization, a whole number ``0 <= seed < 2**63`` (the global
+            random state is left as it was).
 
     Returns:
         ``[(block, rho), ...]`` as :class:`RandomizationStep`, in cascade order; ``rho`` is a
         finite number, or ``None`` when a map is constant. Never NaN.
     """
-    if batch_norm not in ("keep", "reset"):
-        raise InputError(f"batch_norm {batch_norm!r}: choose 'keep' or 'reset'")
+    seed = _check_arguments(batch_norm, absolute, seed, options)
     index = classifier.class_index(class_index)
     x = model_input(classifier, inputs)
     function = _map_function(method, dict(options or {}))
-    names = cascade_blocks(classifier.model) if blocks is None else list(blocks)
-    for name in names:
-        get_layer(classifier.model, name)
+    names = _check_blocks(classifier.model, blocks)
 
     def prepared(map_: torch.Tensor) -> torch.Tensor:
         values = saliency_values(map_)
