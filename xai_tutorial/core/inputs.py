@@ -225,7 +225,7 @@ def check_classes(classes: object, categories: Sequence[str], count: int, *,
     if classes is None:
         return list(range(count))
     names = categories if len(categories) == count else [str(i) for i in range(count)]
-    if _single(classes):
+    if is_single(classes):
         return [check_class(classes, names, owner=owner)]
     size = len(classes) if hasattr(classes, "__len__") else None  # type: ignore[arg-type]
     if size is not None and size > count:
@@ -238,8 +238,28 @@ def check_classes(classes: object, categories: Sequence[str], count: int, *,
     return [check_class(c, names, owner=owner) for c in items]
 
 
-def _single(value: object) -> bool:
+def is_single(value: object) -> bool:
     """One class rather than a collection: a str, a number, or a 0-d array or tensor."""
     if isinstance(value, str) or not hasattr(value, "__iter__"):
         return True
     return getattr(value, "ndim", None) == 0
+
+
+def check_size_pair(size: object, max_cells: int, *, name: str = "size",
+                    what: str = "(H, W)") -> tuple[int, int]:
+    """``size`` as ``(rows, columns)``: two positive whole numbers (Python or numpy, never a
+    bool) whose product is at most ``max_cells``.
+
+    Raises:
+        InputError: anything else, naming ``name``.
+    """
+    message = f"{name} {shown(size)}: give {what}, two positive whole numbers"
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in size
+    ):
+        raise InputError(message)
+    rows, columns = int(size[0]), int(size[1])
+    if rows * columns > max_cells:
+        raise InputError(f"{name} {shown(size)}: {rows * columns:,} cells, more than the "
+                         f"{max_cells:,} a picture may have")
+    return rows, columns

@@ -33,7 +33,7 @@ from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.hooks import eval_mode, frozen, get_layer, input_errors
 from ..core.images import MAX_PIXELS, ImageSource
-from ..core.inputs import check_batch, shown
+from ..core.inputs import check_batch, check_size_pair, is_single, shown
 from ..core.saliency import model_input
 
 __all__ = [
@@ -166,13 +166,6 @@ def grad_cam(
     return _layer_grad_cam(classifier, x, [index], layer)[0]
 
 
-def _is_one(classes: object) -> bool:
-    """One class rather than a collection: a str, a number, or a 0-d array or tensor."""
-    if isinstance(classes, str) or not hasattr(classes, "__iter__"):
-        return True
-    return getattr(classes, "ndim", None) == 0
-
-
 def batched_grad_cam(
     classifier: Classifier,
     batch: torch.Tensor,
@@ -192,7 +185,7 @@ def batched_grad_cam(
     """
     x = check_batch(batch, single=False)
     n = int(x.shape[0])  # type: ignore[attr-defined]
-    if _is_one(classes):
+    if is_single(classes):
         indices = [classifier.class_index(classes)] * n
     else:
         indices = [classifier.class_index(c) for c in classes]  # type: ignore[attr-defined]
@@ -326,23 +319,10 @@ def random_map(
     """
     seed = check_seed(seed)
     x, _ = _checked(classifier, inputs, class_index)
-    shape = _grid(size) if size is not None else (int(x.shape[2]), int(x.shape[3]))
+    shape = (int(x.shape[2]), int(x.shape[3])) if size is None else check_size_pair(
+        size, MAX_PIXELS, what="(rows, columns)")
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(shape, generator=generator)
-
-
-def _grid(size: object) -> tuple[int, int]:
-    """``(h, w)``: two positive whole numbers, at most :data:`MAX_PIXELS` cells."""
-    message = f"size {shown(size)}: give (rows, columns), two positive whole numbers"
-    if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1 for s in size
-    ):
-        raise InputError(message)
-    rows, columns = int(size[0]), int(size[1])
-    if rows * columns > MAX_PIXELS:
-        raise InputError(f"size {shown(size)}: {rows * columns:,} cells, more than the "
-                         f"{MAX_PIXELS:,} pixels a picture may have")
-    return rows, columns
 
 
 def check_seed(seed: object) -> int:

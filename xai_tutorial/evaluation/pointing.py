@@ -16,7 +16,7 @@ import torch
 from ..core.errors import InputError
 from ..core.heatmap import upsample
 from ..core.images import MAX_PIXELS
-from ..core.inputs import shown
+from ..core.inputs import check_size_pair, shown
 from ..core.saliency import SaliencyMap
 from .deletion import saliency_values
 
@@ -44,19 +44,7 @@ def _check_tolerance(tolerance: object) -> float:
 
 def _check_size(size: object) -> tuple[int, int] | None:
     """``None`` or ``(H, W)``: two positive whole numbers, ``H W <= MAX_PIXELS``."""
-    if size is None:
-        return None
-    message = f"size {shown(size)}: give (H, W), two positive whole numbers"
-    if not isinstance(size, (list, tuple)) or len(size) != 2:
-        raise InputError(message)
-    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 1
-               for s in size):
-        raise InputError(message)
-    height, width = int(size[0]), int(size[1])
-    if height * width > MAX_PIXELS:
-        raise InputError(f"size {shown(size)}: {height * width:,} pixels, more than the "
-                         f"{MAX_PIXELS:,} a picture may have")
-    return height, width
+    return None if size is None else check_size_pair(size, MAX_PIXELS)
 
 
 def _is_number(value: object) -> bool:
