@@ -399,3 +399,15 @@ def test_messages_name_the_output_not_its_temporary_file():
 
     error = FileNotFoundError(2, "No such file or directory", "/proc/.heatmap.jpg.123.ab_c.part")
     assert environment_message(error) == "/proc/heatmap.jpg: No such file or directory"
+
+
+def test_eval_mode_walks_none_children_and_shared_modules():
+    model = TinyNet()
+    model.register_module("nothing", None)  # a slot left empty, as some architectures do
+    model.again = model.conv  # the same module reachable twice
+    model.train()
+    model.relu.eval()
+    before = _modes(model)
+    with eval_mode(model):
+        assert not any(_modes(model).values())
+    assert _modes(model) == before
