@@ -99,3 +99,26 @@ def test_randomized_block_on_the_lessons_cascade(bundled):
     answer = ex.first_block_below(cascade)
     assert answer is not None
     assert outcome(ex.randomized_block, first_dissimilar_block=answer, cascade=cascade)
+
+
+def test_the_printed_solution_passes_its_own_check_in_the_lessons_namespace(capsys):
+    """The solution text, run where lesson 04 runs it: ``cam_map`` is the cat's map (chelsea),
+    ``cup_map`` the espresso map of the coffee photo. (It once used ``-cam_map``: 0.498, 'not
+    yet'.)"""
+    import inspect
+
+    from xai_tutorial import evaluation as ev
+    from xai_tutorial import load_classifier
+
+    classifier = load_classifier("efficientnet_lite0", quiet=True)
+    namespace = {
+        "ev": ev, "classifier": classifier, "ESPRESSO": 967,
+        "cam_map": ev.cam(classifier, "chelsea", 285),  # the decoy the old solution used
+        "cup_map": ev.cam(classifier, "coffee", 967),
+    }
+    exec(inspect.cleandoc(ex.inverted_map.solution_text), namespace)
+    assert ex.inverted_map.check(namespace), capsys.readouterr().out
+    wrong = -namespace["cam_map"]  # what the old solution did
+    namespace["inverted_deletion_auc"] = ev.deletion_auc(classifier, "coffee", wrong, 967, steps=8)
+    result = ex.inverted_map.check(namespace)
+    assert not result and "-cup_map" in result.line and "-cam_map" not in result.line

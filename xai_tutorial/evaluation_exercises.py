@@ -71,9 +71,10 @@ def _check_inverted(inverted_prediction: object, inverted_deletion_auc: object) 
     cam_auc, inverted_auc = _inverted_deletion_auc()
     if abs(value - inverted_auc) > 1e-3:
         if abs(value - cam_auc) <= 1e-3:
-            return "that is CAM's own deletion AUC: invert the map first (-cam_map)"
+            return "that is CAM's own deletion AUC: invert the map first (-cup_map)"
         return (f"{value:.3f} is not the deletion AUC of the inverted map on {PHOTO!r} "
-                f"(steps={STEPS}); use ev.deletion_auc with -cam_map")
+                f"(steps={STEPS}); use ev.deletion_auc with -cup_map, the espresso CAM of "
+                f"{PHOTO!r} (not the cat's cam_map)")
     truth = "higher" if inverted_auc > cam_auc else "lower"
     if inverted_prediction != truth:
         return (f"your number is right, but the inverted map's AUC is {truth} than CAM's "
@@ -85,11 +86,12 @@ inverted_map = Exercise(
     "Deletion AUC of an inverted map",
     ("inverted_prediction", "inverted_deletion_auc"),
     _check_inverted,
-    "The inverted map -cam_map removes the *least* important pixels first, so the probability "
-    "stays up longer. Does a slow fall make the area larger or smaller?",
+    "The inverted map -cup_map (the espresso CAM of the coffee photo, not the cat's cam_map) "
+    "removes the *least* important pixels first, so the probability stays up longer. Does a "
+    "slow fall make the area larger or smaller?",
     f"""
     inverted_prediction = "higher"
-    inverted_deletion_auc = ev.deletion_auc(classifier, {PHOTO!r}, -cam_map, ESPRESSO,
+    inverted_deletion_auc = ev.deletion_auc(classifier, {PHOTO!r}, -cup_map, ESPRESSO,
                                             steps={STEPS})
     """,
 )
