@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .core._files import escaped
+
 Checker = Callable[..., "str | None"]
 
 
@@ -86,8 +88,7 @@ def _first_line(text: str, limit: int = 300) -> str:
     """``text`` as one line of at most ``limit`` characters, control characters (a learner's
     escape sequences) shown rather than sent to the terminal."""
     line = " ".join(text.split())
-    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in line)
+    line = escaped(line)
     return line if len(line) <= limit else line[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 

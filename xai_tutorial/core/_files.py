@@ -299,14 +299,20 @@ def signals_blocked() -> Iterator[None]:
 SHOWN_CHARS = 160
 
 
+def escaped(text: str) -> str:
+    """``text`` with every control character (newline, escape, ...) written out as ``\\n``,
+    ``\\x1b``, ...: shown on a terminal, never obeyed by it."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def printable(text: object, limit: int = SHOWN_CHARS) -> str:
     """``text`` safe for one terminal line: control characters (newlines, escape sequences)
     shown as ``\\n``, ``\\x1b``, ...; cut to ``limit`` characters with ``...`` in the middle."""
     value = str(text)
     if len(value) > 4 * limit:
         value = value[: 2 * limit] + value[-2 * limit:]
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                    for c in value)
+    shown = escaped(value)
     if len(shown) <= limit:
         return shown
     half = (limit - 3) // 2

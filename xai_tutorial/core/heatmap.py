@@ -91,8 +91,9 @@ class HeatmapStyle:
         return cls(**base)  # type: ignore[arg-type]
 
 
-def check_map(map_: object, name: str = "map") -> torch.Tensor:
-    """A finite, non-empty 2-d ``(h, w)`` or 3-d ``(K, h, w)`` map as a float tensor."""
+def check_map(map_: object, name: str = "map", *, single: bool = False) -> torch.Tensor:
+    """A finite, non-empty 2-d ``(h, w)`` (only that when ``single``) or 3-d ``(K, h, w)`` map
+    as a float tensor."""
     if not isinstance(map_, torch.Tensor):
         try:
             map_ = torch.as_tensor(np.asarray(map_, dtype=np.float32))
@@ -100,6 +101,8 @@ def check_map(map_: object, name: str = "map") -> torch.Tensor:
             raise InputError(f"{name}: expected a 2-d map, got a {type(map_).__name__}") from None
     if map_.ndim not in (2, 3) or map_.numel() == 0:
         raise InputError(f"{name}: expected a non-empty (h, w) map, got shape {tuple(map_.shape)}")
+    if single and map_.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D (h, w) map, got shape {tuple(map_.shape)}")
     if map_.is_complex() or map_.dtype == torch.bool:
         raise InputError(f"{name}: expected real values, got {map_.dtype}")
     map_ = map_.detach().float()
@@ -159,9 +162,7 @@ def _scaled(maps: torch.Tensor, scale: Scale, reference: torch.Tensor | None) ->
 
 def peak(map_: torch.Tensor) -> tuple[int, int]:
     """``(row, column)`` of a map's maximum (the first, in row-major order, if tied)."""
-    map_ = check_map(map_)
-    if map_.ndim != 2:
-        raise InputError(f"map: expected one (h, w) map, got shape {tuple(map_.shape)}")
+    map_ = check_map(map_, single=True)
     flat = int(torch.argmax(map_))
     return divmod(flat, int(map_.shape[-1]))
 
@@ -264,9 +265,7 @@ def heatmap_overlay(
         ``(heat, blended)``: two ``(H, W, 3)`` uint8 RGB arrays at the image's size.
     """
     style = HeatmapStyle.of(style, scale=scale, alpha=alpha, cmap=cmap)
-    raw_map = check_map(raw_map, "raw_map")
-    if raw_map.ndim != 2:
-        raise InputError(f"raw_map: expected one (h, w) map, got shape {tuple(raw_map.shape)}")
+    raw_map = check_map(raw_map, "raw_map", single=True)
     photo = photo_array(image)
     map01 = _to_size(raw_map, photo.shape[:2], style.scale, reference)
     heat = colorize(map01, style.cmap)

@@ -32,6 +32,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ._files import os_reason, printable
 from ._network import redact, shorten
 from .errors import ImageLoadError, InputError
+from .inputs import check_whole
 from .samples import SAMPLES, sample_image
 from .sources import read_file, read_url
 
@@ -288,8 +289,7 @@ def load_image(
 def _check_limits(max_pixels: object, timeout: object, max_bytes: object) -> None:
     """``load_image``'s own arguments: positive whole numbers, and a finite positive deadline."""
     for label, value in (("max_pixels", max_pixels), ("max_bytes", max_bytes)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise InputError(f"{label} {value!r}: must be a whole number of at least 1")
+        check_whole(label, value, "must be a whole number of at least 1")
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not (
         0 < float(timeout) < float("inf")
     ):

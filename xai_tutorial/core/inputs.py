@@ -263,3 +263,18 @@ def check_size_pair(size: object, max_cells: int, *, name: str = "size",
         raise InputError(f"{name} {shown(size)}: {rows * columns:,} cells, more than the "
                          f"{max_cells:,} a picture may have")
     return rows, columns
+
+
+def check_whole(name: str, value: object, rule: str, *, low: int = 1,
+                high: int | None = None) -> int:
+    """``value`` as an ``int`` when it is a whole number (Python or numpy, never a bool) with
+    ``low <= value`` (and ``value < high`` when given).
+
+    Raises:
+        InputError: ``"{name} {value}: {rule}"`` (the caller's wording of the rule).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+        high is not None and value >= high
+    ):
+        raise InputError(f"{name} {shown(value)}: {rule}")
+    return int(value)

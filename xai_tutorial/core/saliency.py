@@ -48,9 +48,6 @@ __all__ = [
 #: ``method(classifier, x, class_index, **options) -> (h, w)`` raw map.
 SaliencyFunction = Callable[..., torch.Tensor]
 
-#: Names of the methods that ship with the package (their failures are the package's bugs).
-_BUILT_IN = frozenset({"cam", "grad_cam", "occlusion", "edge", "random", "center"})
-
 #: Built-in methods by name: ``"module:function"`` under ``xai_tutorial`` (loaded on first use),
 #: or a function registered at run time.
 _METHODS: dict[str, str | SaliencyFunction] = {
@@ -61,6 +58,9 @@ _METHODS: dict[str, str | SaliencyFunction] = {
     "random": "evaluation.methods:random_map",
     "center": "evaluation.methods:center_map",
 }
+#: The methods that ship with the package (their failures are the package's bugs, not a
+#: learner's): the table's entries before anything is registered at run time.
+_BUILT_IN = frozenset(_METHODS)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..core.errors import InputError
 from ..core.heatmap import check_map, upsample
 from ..core.hooks import eval_mode, input_errors
 from ..core.images import ImageSource
-from ..core.inputs import shown
+from ..core.inputs import check_whole, shown
 from ..core.saliency import SaliencyMap, model_input, saliency_map
 from .methods import OCCLUSION_BATCH_PIXELS
 
@@ -89,10 +89,7 @@ def saliency_values(saliency: object) -> torch.Tensor:
         saliency = saliency.values
     if isinstance(saliency, torch.Tensor) and saliency.device.type == "meta":
         raise InputError("saliency: expected a map with values, got one on the 'meta' device")
-    values = check_map(saliency, "saliency")
-    if values.ndim != 2:
-        raise InputError(f"saliency: expected a 2-D (h, w) map, got shape {tuple(values.shape)}")
-    return values.cpu()
+    return check_map(saliency, "saliency", single=True).cpu()
 
 
 def _resolved(classifier: Classifier, x: torch.Tensor, saliency: object, index: int
@@ -124,9 +121,7 @@ def pixel_order(saliency: torch.Tensor | SaliencyMap, size: tuple[int, int]) -> 
 
 
 def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} {shown(value)}: must be a whole number, at least 1")
-    return int(value)
+    return check_whole(name, value, "must be a whole number, at least 1")
 
 
 def _steps(steps: int, height: int, width: int) -> int:

@@ -33,7 +33,7 @@ from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.hooks import eval_mode, frozen, get_layer, input_errors
 from ..core.images import MAX_PIXELS, ImageSource
-from ..core.inputs import check_batch, check_size_pair, is_single, shown
+from ..core.inputs import check_batch, check_size_pair, check_whole, is_single, shown
 from ..core.saliency import model_input
 
 __all__ = [
@@ -195,9 +195,7 @@ def batched_grad_cam(
 
 
 def _positive(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} {shown(value)}: must be a positive whole number of pixels")
-    return int(value)
+    return check_whole(name, value, "must be a positive whole number of pixels")
 
 
 #: Pixels of occluded images run through the network at once (bounds occlusion's memory).
@@ -327,11 +325,8 @@ def random_map(
 
 def check_seed(seed: object) -> int:
     """A random seed: a whole number (not ``True``/``False``), ``0 <= seed < 2**63``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-        0 <= int(seed) < 2**63
-    ):
-        raise InputError(f"seed {shown(seed)}: must be a whole number, 0 <= seed < 2**63")
-    return int(seed)
+    return check_whole("seed", seed, "must be a whole number, 0 <= seed < 2**63", low=0,
+                       high=2**63)
 
 
 def center_map(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object
