@@ -13,6 +13,7 @@ Nothing here downloads: a missing checkpoint is a clear error that says what to 
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ from torch import nn
 from torchvision import transforms
 
 from .core.downloads import get_download, load_checkpoint
-from .core.errors import UnknownNameError
+from .core.errors import InputError, UnknownNameError
 from .core.hooks import eval_mode, input_errors
 from .core.images import ImageSource, load_image
-from .core.inputs import check_batch, check_class, check_k
+from .core.inputs import check_batch, check_class, check_k, shown
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -289,19 +290,49 @@ def default_model_name() -> tuple[str, str]:
     )
 
 
+def _from_function(spec: str) -> Classifier:
+    """The :class:`Classifier` that ``"package.module:function"`` returns (an instructor's own
+    model). Precondition: ``spec`` is a str containing ``":"``."""
+    module_name, _, function_name = spec.partition(":")
+    where = f"model {shown(spec)}"
+    if not module_name or not function_name.isidentifier():
+        raise InputError(f"{where}: give \"package.module:function\", a function that returns a "
+                         "Classifier")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise InputError(f"{where}: cannot import {shown(module_name)} ({error}); is it on the "
+                         "Python path of this kernel?") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise InputError(f"{where}: {shown(module_name)} has no function "
+                         f"{shown(function_name)}")
+    classifier = function()
+    if not isinstance(classifier, Classifier):
+        raise InputError(f"{where}: returned {type(classifier).__name__}, not a Classifier (wrap "
+                         "the network: Classifier(name, model, categories, resize=..., crop=..., "
+                         "mean=..., std=...))")
+    return classifier
+
+
 def load_classifier(name: str | None = None, *, quiet: bool = False) -> Classifier:
-    """Load a registered ImageNet classifier without touching the network.
+    """Load a registered ImageNet classifier without touching the network, or an instructor's.
 
     Args:
-        name: ``"efficientnet_lite0"`` (bundled weights) or ``"resnet18"`` (cached weights).
+        name: ``"efficientnet_lite0"`` (bundled weights) or ``"resnet18"`` (cached weights), or
+            ``"package.module:function"``: a function of no arguments that returns a
+            :class:`Classifier` (how an instructor brings a model of their own to the lessons).
             ``None`` picks ResNet-18 when its weights are cached and verified, else
             EfficientNet-Lite0, and prints one line on stderr saying which and why.
         quiet: do not print that line.
 
     Raises:
         UnknownNameError: ``name`` is not registered (the message lists the choices).
+        InputError: ``"module:function"`` cannot be imported or does not return a Classifier.
         xai_tutorial.downloads.CacheError: the weights of ``name`` are missing or corrupt.
     """
+    if isinstance(name, str) and ":" in name:
+        return _from_function(name)
     if name is None:
         name, why = default_model_name()
         if not quiet:

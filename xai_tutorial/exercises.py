@@ -18,6 +18,12 @@ is reported as "not attempted", never as a ``NameError``. A checker that raises 
 A checker is a function of the variables' values (positional, in the order of ``variables``). It
 returns ``None`` when the answer is right and a short reason otherwise, or it may raise
 ``AssertionError`` with the reason; :func:`expect` helps write them.
+
+**Checkers follow the lesson's own objects.** An exercise may name ``context`` variables (for
+example ``("classifier", "image")``): the lesson's parameters cell and setup cells define them, and
+the checker receives them as keyword arguments and recomputes the right answer from them. So a
+right answer is right for whatever model and photo the instructor put in the parameters cell; a
+grader passes the instructor's objects in the namespace instead of the student's.
 """
 
 from __future__ import annotations
@@ -102,6 +108,8 @@ class Exercise:
         checker: ``checker(*values) -> None`` when right, else a reason (or ``AssertionError``).
         hint_text: a nudge that does not give the answer away.
         solution_text: a working answer, as code.
+        context: names of the lesson's own objects (``classifier``, ``image``, ...) that the
+            checker takes as keyword arguments, read from the same namespace as the answer.
     """
 
     name: str
@@ -109,6 +117,7 @@ class Exercise:
     checker: Checker
     hint_text: str
     solution_text: str
+    context: tuple[str, ...] = ()
 
     def evaluate(self, namespace: Mapping[str, Any]) -> Result:
         """Check the answer in ``namespace`` without printing anything."""
@@ -117,12 +126,19 @@ class Exercise:
             names = ", ".join(f"`{v}`" for v in missing)
             return Result(Outcome.NOT_ATTEMPTED,
                           f"○ {self.name}: not attempted yet (define {names}, then check again)")
+        absent = [v for v in self.context if v not in namespace]
+        if absent:
+            names = ", ".join(f"`{v}`" for v in absent)
+            return Result(Outcome.NOT_ATTEMPTED,
+                          f"○ {self.name}: not checked yet: {names} not defined (run the "
+                          "lesson's cells above this one first, then check again)")
+        context = {v: namespace[v] for v in self.context}
         try:
             # What a library prints while a checker runs (nbdt's import-time noise, a learner
             # object's own prints) is not the verdict: only the one line below is shown.
             with contextlib.redirect_stdout(io.StringIO()), \
                     contextlib.redirect_stderr(io.StringIO()):
-                reason = self.checker(*(namespace[v] for v in self.variables))
+                reason = self.checker(*(namespace[v] for v in self.variables), **context)
             reason = _text(reason) if reason else None
         except KeyboardInterrupt:
             raise  # the learner stopped the cell: not an answer

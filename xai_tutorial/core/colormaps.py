@@ -16,8 +16,10 @@ from .inputs import shown
 
 __all__ = ["COLORMAPS", "check_colormap", "colormap", "lookup_table"]
 
-#: The colormaps the widgets offer (any matplotlib colormap name is accepted).
-COLORMAPS: tuple[str, ...] = ("jet", "inferno", "viridis", "magma", "coolwarm", "gray")
+#: The colormaps the widgets offer (any matplotlib colormap name is accepted): perceptually
+#: uniform ones first (the default, magma, leads), then ``jet``, the 2020 tutorial's rainbow, for
+#: comparison only (lesson 02 shows why it misleads).
+COLORMAPS: tuple[str, ...] = ("magma", "viridis", "inferno", "cividis", "gray", "jet")
 
 
 @cache
@@ -29,7 +31,7 @@ def colormap(cmap: str):
 
 
 def check_colormap(cmap: object) -> str:
-    """A matplotlib colormap name (e.g. ``"jet"``, ``"viridis"``).
+    """A matplotlib colormap name (e.g. ``"magma"``, ``"viridis"``).
 
     Raises:
         InputError: not a colormap name.

@@ -31,6 +31,7 @@ from .inputs import SCALES, check_alpha, check_scale
 __all__ = [
     "COLORMAPS",
     "DEFAULT_CMAP",
+    "DIVERGING_CMAP",
     "SCALES",
     "HeatmapStyle",
     "Scale",
@@ -46,10 +47,18 @@ __all__ = [
     "upsample",
 ]
 
-Scale = Literal["minmax", "shared"]
+Scale = Literal["minmax", "shared", "signed"]
 
-#: The colormap every figure, explorer and CLI verb uses unless told otherwise.
-DEFAULT_CMAP = "jet"
+#: The colormap every figure, explorer and CLI verb uses unless told otherwise: magma is
+#: perceptually uniform (equal steps in value look like equal steps in colour), readable by
+#: colour-blind viewers and in grey-scale print, and dark where there is no evidence. ``"jet"``
+#: stays available for comparison with the 2020 tutorial; lesson 02 shows the false edges it draws.
+DEFAULT_CMAP = "magma"
+
+#: The colormap for *signed* maps (contrasts, signed attributions), always with ``scale="signed"``
+#: so that white is exactly 0: red for evidence for, blue for evidence against (ColorBrewer's
+#: RdBu, colour-blind safe).
+DIVERGING_CMAP = "RdBu_r"
 
 #: Rows are coloured and blended in blocks of about this many pixels, so a large photo never
 #: needs more than a few bytes of float temporaries per pixel.
@@ -133,13 +142,15 @@ def scale_maps(
       every map uses the full colour range, however weak its evidence;
     * ``"shared"``: one range for all, ``(m - lo) / (hi - lo)`` with ``lo, hi`` the minimum and
       maximum over ``reference`` (default: ``maps`` themselves), so a class with weaker evidence
-      looks weaker.
+      looks weaker;
+    * ``"signed"`` (for signed maps, with a diverging colormap): 0 stays in the middle,
+      ``0.5 + 0.5 m / max |m|``, so the colour of "no evidence" is the same in every map.
 
     A constant map becomes all zeros (the denominator is clamped at 1e-12).
 
     Args:
         maps: ``(K, h, w)`` or ``(h, w)``.
-        scale: ``"minmax"`` or ``"shared"``.
+        scale: ``"minmax"``, ``"shared"`` or ``"signed"``.
         reference: the maps that fix the shared range (e.g. all 1000 classes of the image).
     """
     return _scaled(check_map(maps, "maps"), check_scale(scale), reference)  # type: ignore[arg-type]
@@ -148,6 +159,10 @@ def scale_maps(
 def _scaled(maps: torch.Tensor, scale: Scale, reference: torch.Tensor | None) -> torch.Tensor:
     """:func:`scale_maps` for checked values: a finite float map, a scale of :data:`SCALES`."""
     batch = maps if maps.ndim == 3 else maps[None]
+    if scale == "signed":
+        bound = batch.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+        out = (0.5 + 0.5 * batch / bound).clamp(0, 1)
+        return out if maps.ndim == 3 else out[0]
     if scale == "minmax":
         lo = batch.amin(dim=(1, 2), keepdim=True)
         hi = batch.amax(dim=(1, 2), keepdim=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -25,6 +26,8 @@ from .errors import InputError, ResourceError
 
 __all__ = [
     "IDENTITY_RTOL",
+    "SpatialLayer",
+    "block_at_stride",
     "capture",
     "check_identity",
     "eval_mode",
@@ -35,6 +38,7 @@ __all__ = [
     "identity_gap",
     "input_errors",
     "not_cam",
+    "spatial_layers",
 ]
 
 #: Relative tolerance of every identity check: ``|rebuilt - expected| <= IDENTITY_RTOL * (1 +
@@ -131,6 +135,78 @@ def capture(model: nn.Module, layer: str, what: Literal["input", "output"] = "in
     finally:
         handle.remove()
         store["calls"] = torch.tensor(calls[0])
+
+
+@dataclass(frozen=True)
+class SpatialLayer:
+    """A module whose output is a feature map, as one forward pass saw it.
+
+    Attributes:
+        name: its name in ``model.named_modules()``.
+        kind: its class name (``"Conv2d"``, ``"Sequential"``, ``"MBConvBlock"``, ...).
+        channels, height, width: its output's size for the input it was measured on.
+        stride: input height // output height (1, 2, 4, ..., 32 in an ImageNet network).
+    """
+
+    name: str
+    kind: str
+    channels: int
+    height: int
+    width: int
+    stride: int
+
+    @property
+    def depth(self) -> int:
+        """How deep the name is: ``"layer3"`` is 0, ``"_blocks.10"`` is 1."""
+        return self.name.count(".")
+
+
+@torch.no_grad()
+def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
+    """Every named module whose output is a 4-d ``(1, C, h, w)`` tensor, in the order they ran
+    on ``x``; a module called twice is listed once, at its last call.
+
+    This is how a lesson finds "the last convolution" or "a block at stride 16" in any network,
+    without naming its private layers. One forward pass, in eval mode; every hook is removed and
+    every mode restored on leaving.
+
+    Precondition: ``x`` is a checked ``(1, 3, H, W)`` float batch the model can run.
+    """
+    names = {module: name for name, module in model.named_modules() if name}
+    seen: dict[str, SpatialLayer] = {}
+    height = x.shape[2]
+
+    def hook(module: nn.Module, _: tuple[torch.Tensor, ...], output: object) -> None:
+        if isinstance(output, torch.Tensor) and output.ndim == 4 and module in names:
+            name = names[module]
+            seen.pop(name, None)
+            _, channels, h, w = output.shape
+            seen[name] = SpatialLayer(name, type(module).__name__, int(channels), int(h),
+                                      int(w), max(1, round(height / max(1, int(h)))))
+
+    handles = [module.register_forward_hook(hook) for module in names]
+    try:
+        with eval_mode(model), input_errors(x, model):
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(seen.values())
+
+
+def block_at_stride(layers: list[SpatialLayer], stride: int) -> SpatialLayer:
+    """The last of the shallowest-named layers whose output has ``stride``: ResNet's
+    ``layer3`` or EfficientNet's ``_blocks.10`` for 16 (a whole block, not a convolution in it).
+
+    Raises:
+        InputError: no layer of ``layers`` has that stride (the message lists the strides seen).
+    """
+    candidates = [layer for layer in layers if layer.stride == stride]
+    if not candidates:
+        strides = sorted({layer.stride for layer in layers})
+        raise InputError(f"no layer has stride {stride} (the strides seen are {strides})")
+    shallowest = min(layer.depth for layer in candidates)
+    return [layer for layer in candidates if layer.depth == shallowest][-1]
 
 
 def hook_count(model: nn.Module) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .errors import InputError
 
 #: How raw maps can be mapped to [0, 1] for display (see :func:`xai_tutorial.cam.scale_maps`).
-SCALES: tuple[str, ...] = ("minmax", "shared")
+SCALES: tuple[str, ...] = ("minmax", "shared", "signed")
 
 
 def _integer(value: object) -> int | None:
