@@ -10,7 +10,11 @@ development dependency only; nothing of it is needed to *use* a student copy):
 - ``ClearOutput``: every output and execution count goes;
 
 all with ``enforce_metadata=False``, so the markers alone say what to clear (no nbgrader cell
-metadata needed). The same as, per notebook::
+metadata needed). Every code cell that becomes a stub (raises ``NotImplementedError`` until the
+learner writes the answer) also gets the ``raises-exception`` tag, its other tags kept: JupyterLab's
+"Run All" and nbclient go on past a cell with that tag, so the rest of the lesson still runs for
+the learner who starts with Run All (``ClearSolutions`` is subclassed here for that; nbgrader's
+own class does the clearing). Without the tagging, the same as, per notebook::
 
     jupyter nbconvert --to notebook \\
       --Exporter.preprocessors='["nbgrader.preprocessors.ClearSolutions",
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
+from nbgrader.preprocessors import ClearSolutions
 from traitlets.config import Config
 
 from xai_tutorial._files import atomic_path
@@ -43,15 +48,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from strip_notebook import strip  # noqa: E402 (a sibling script, not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
+RAISES = "raises-exception"  # the cell tag JupyterLab's Run All and nbclient continue past
+
+
+class ClearSolutionsTagged(ClearSolutions):
+    """nbgrader's ``ClearSolutions``; a code cell it turns into a stub gets the ``raises-exception``
+    tag (other tags kept, none twice)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):  # noqa: ANN001, ANN201 (nbconvert's)
+        before = cell.source
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "code" and cell.source != before:  # a solution became the stub
+            tags = list(cell.metadata.get("tags", []))
+            if RAISES not in tags:
+                cell.metadata["tags"] = [*tags, RAISES]
+        return cell, resources
+
+
 PREPROCESSORS = [
-    "nbgrader.preprocessors.ClearSolutions",
+    ClearSolutionsTagged,
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearOutput",
 ]
 
 
 def exporter() -> NotebookExporter:
-    """nbconvert's notebook exporter, running nbgrader's preprocessors on markers alone."""
+    """nbconvert's notebook exporter, running nbgrader's preprocessors on markers alone (the
+    stubs tagged ``raises-exception``)."""
     config = Config()
     config.Exporter.preprocessors = PREPROCESSORS
     config.ClearSolutions.enforce_metadata = False

@@ -6,8 +6,10 @@ The teacher notebooks themselves are checked output by output by nbval (``make t
 - every committed notebook is already stripped (no widget state, widget views or timings), so
   ``make notebooks`` does not rewrite it for nothing;
 - every notebook has a MyST twin equal to a fresh ``jupytext --to md:myst`` export;
-- ``scripts/build_student.py`` (``make student``) leaves no solution line and no marker, and a
-  student copy runs top to bottom with no error other than the stubs' ``NotImplementedError``.
+- ``scripts/build_student.py`` (``make student``) leaves no solution line and no marker, tags
+  every stub ``raises-exception``, and a student copy runs top to bottom *without*
+  ``allow_errors`` (as JupyterLab's "Run All" does: it goes on past a cell with that tag), every
+  cell executed, the only errors the stubs' ``NotImplementedError`` in their tagged cells.
 
 The machinery is tested on a small fixture lesson (tests/fixtures/exercise_lesson.md) with one
 exercise, one self-check and one hidden test, and on whatever lesson notebooks exist.
@@ -30,6 +32,7 @@ import nbformat
 import pytest
 from jupytext.config import load_jupytext_config
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +41,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "exercise_lesson.md"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 MARKERS = re.compile(r"###\s*(BEGIN|END)\s+(SOLUTION|HIDDEN TESTS)")
 STUB = "raise NotImplementedError()"
+RAISES = "raises-exception"  # the tag Run All (JupyterLab, nbclient) goes on past
 BUDGET = 1_500_000  # bytes, all lesson notebooks together
 
 
@@ -77,11 +81,18 @@ def errors(notebook: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
 
 
 def execute(path: Path, allow_errors: bool) -> nbformat.NotebookNode:
-    """Run a notebook top to bottom in a fresh python3 kernel, in its own directory."""
+    """Run a notebook top to bottom in a fresh python3 kernel, in its own directory.
+
+    Without ``allow_errors`` it stops at the first error in a cell not tagged
+    ``raises-exception`` (nbclient's ``CellExecutionError``), as JupyterLab's Run All does."""
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=allow_errors,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return notebook
+
+
+def tagged(cell: nbformat.NotebookNode, tag: str = RAISES) -> bool:
+    return tag in cell.metadata.get("tags", [])
 
 
 def printed(cell: nbformat.NotebookNode) -> str:
@@ -97,7 +108,9 @@ def lesson(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("lesson")
     teacher = root / "teacher" / "90_exercise_lesson.ipynb"
     teacher.parent.mkdir()
-    nbformat.write(jupytext.read(FIXTURE), teacher)
+    book = jupytext.read(FIXTURE)
+    book.cells[3].metadata["tags"] = ["keep-me"]  # the answer cell: its own tags must stay
+    nbformat.write(book, teacher)
     assert script("build_student").main(["--output", str(root / "student"), str(teacher)]) == 0
     return teacher, root / "student" / teacher.name
 
@@ -126,11 +139,31 @@ def test_teacher_fixture_checks_correct(lesson: tuple[Path, Path]) -> None:
     assert "✓ Double the numbers: correct!" in printed(teacher.cells[4])
 
 
-def test_student_copy_runs_up_to_the_stub(lesson: tuple[Path, Path]) -> None:
-    student = execute(lesson[1], allow_errors=True)
+def test_stub_cells_are_tagged_raises_exception(lesson: tuple[Path, Path]) -> None:
+    teacher, student = (nbformat.read(p, as_version=4) for p in lesson)
+    assert [i for i, c in enumerate(student.cells) if tagged(c)] == [3]
+    assert student.cells[3].metadata["tags"] == ["keep-me", RAISES]
+    assert not any(tagged(c) for c in teacher.cells)  # the teacher's notebook is not touched
+    again = script("build_student").build([lesson[0]], lesson[1].parent.parent / "again",
+                                          assets=None)
+    assert nbformat.read(again[0], as_version=4).cells[3].metadata["tags"] == ["keep-me", RAISES]
+
+
+def test_student_copy_runs_all_past_the_stub(lesson: tuple[Path, Path]) -> None:
+    """No allow_errors: the tag alone lets Run All go on, as in JupyterLab."""
+    student = execute(lesson[1], allow_errors=False)
     assert [(i, name) for i, name, _ in errors(student)] == [(3, "NotImplementedError")]
     assert "not attempted" in printed(student.cells[4])
     assert printed(student.cells[-1]).strip() == "6"  # cells after the exercise still run
+
+
+def test_an_untagged_error_still_stops_run_all(lesson: tuple[Path, Path], tmp_path: Path) -> None:
+    book = nbformat.read(lesson[1], as_version=4)
+    book.cells[3].metadata["tags"] = ["keep-me"]
+    path = tmp_path / lesson[1].name
+    nbformat.write(book, path)
+    with pytest.raises(CellExecutionError, match="NotImplementedError"):
+        execute(path, allow_errors=False)
 
 
 def test_broken_markers_are_one_clear_error(tmp_path: Path, capsys) -> None:
@@ -332,14 +365,33 @@ def test_no_solution_line_survives(path: Path, students: Path) -> None:
             assert STUB in theirs.source, f"cell {index} lost its solution but got no stub"
 
 
+def run_all(path: Path) -> tuple[nbformat.NotebookNode, str | None]:
+    """The notebook after Run All (no allow_errors), and nbclient's error if Run All stopped."""
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        return notebook, str(exc)
+    return notebook, None
+
+
 @pytest.mark.slow
-def test_student_copies_run_up_to_the_stubs(students: Path) -> None:
-    """Every student copy, top to bottom, with empty download caches (conftest's isolated_cache):
-    the only errors are the stubs' NotImplementedError."""
-    found = {}
-    for path in sorted(students.glob("*.ipynb")):
-        others = [e for e in errors(execute(path, allow_errors=True))
-                  if e[1] != "NotImplementedError"]
-        if others:
-            found[path.name] = others
-    assert not found, f"student copies fail with errors other than the stubs': {found}"
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_student_copy_runs_all_to_the_end(path: Path, students: Path) -> None:
+    """A student copy, Run All from a fresh kernel with empty download caches (conftest's
+    isolated_cache), without allow_errors: every code cell runs, and the only errors are the
+    stubs' NotImplementedError, each in a cell tagged raises-exception. A later cell that needs an
+    exercise's variables (a NameError after a stub) is a lesson bug: the learner's Run All stops."""
+    student, stopped = run_all(students / path.name)
+    code = [(i, c) for i, c in enumerate(student.cells) if c.cell_type == "code"]
+    stubs = [i for i, c in code if STUB in c.source]
+    assert all(tagged(student.cells[i]) for i in stubs), f"untagged stubs in {stubs}"
+    last = max(i for i, c in code if c.get("execution_count") or c.outputs) if stopped else None
+    assert stopped is None, f"Run All stopped at cell {last}:\n{stopped[-1500:]}"
+    not_run = [i for i, c in code if c.execution_count is None]
+    assert not not_run, f"cells never executed: {not_run}"
+    wrong = [(i, name, value) for i, name, value in errors(student)
+             if name != "NotImplementedError" or not tagged(student.cells[i])]
+    assert not wrong, f"errors other than the tagged stubs' NotImplementedError: {wrong}"
