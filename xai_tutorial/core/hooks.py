@@ -163,8 +163,9 @@ class SpatialLayer:
 
 @torch.no_grad()
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
-    """Every named module whose output is a 4-d ``(1, C, h, w)`` tensor, in the order they ran
-    on ``x``; a module called twice is listed once, at its last call.
+    """Every named module whose output is a 4-d ``(1, C, h, w)`` feature map (not a pooled
+    ``1 x 1`` one: global pooling, squeeze-and-excitation), in the order they ran on ``x``; a
+    module called twice is listed once, at its last call.
 
     This is how a lesson finds "the last convolution" or "a block at stride 16" in any network,
     without naming its private layers. One forward pass, in eval mode; every hook is removed and
@@ -177,7 +178,8 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
     height = x.shape[2]
 
     def hook(module: nn.Module, _: tuple[torch.Tensor, ...], output: object) -> None:
-        if isinstance(output, torch.Tensor) and output.ndim == 4 and module in names:
+        if (isinstance(output, torch.Tensor) and output.ndim == 4 and module in names
+                and output.shape[2] * output.shape[3] > 1):
             name = names[module]
             seen.pop(name, None)
             _, channels, h, w = output.shape
