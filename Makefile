@@ -20,7 +20,7 @@ WORDNET    := $(NLTK_DATA)/corpora/wordnet/lexnames
 FASHION    := $(DATA)/FashionMNIST/raw/t10k-labels-idx1-ubyte
 DEBIAN_PKGS := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
-.PHONY: setup lab test lint notebooks student fetch test-browser clean data
+.PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons
 
 setup: $(STAMP)
 
@@ -67,9 +67,11 @@ test: setup lint data
 # as JPEG where that halves them (scripts/strip_notebook.py), and regenerate each MyST twin
 # (notebooks/NN_*.md). One notebook: make notebooks NB=02_class_activation_maps.ipynb
 # Saved figures are drawn at $(FIGURE_DPI) dpi (figures keep their size in inches, so their text
-# output does not change; a learner's own run draws them at matplotlib's default).
+# output does not change; a learner's own run draws them at matplotlib's default). At 100 dpi a
+# 6.5 pt font is 9 px tall, so every label of 7 pt or more is legible (tests/test_figures.py reads
+# FIGURE_DPI from here and checks every view's fonts against it).
 NB         ?= $(notdir $(wildcard notebooks/[0-9]*.ipynb))
-FIGURE_DPI ?= 72
+FIGURE_DPI ?= 100
 EXECUTE    := --ExecutePreprocessor.store_widget_state=False --ExecutePreprocessor.record_timing=False \
   --ExecutePreprocessor.extra_arguments='["--InlineBackend.print_figure_kwargs={\"bbox_inches\": \"tight\", \"dpi\": $(FIGURE_DPI)}"]'
 notebooks: setup data
@@ -82,19 +84,27 @@ notebooks: setup data
 
 # Student copies: solutions become nbgrader's stub, hidden tests go, outputs are cleared.
 # build/student/NN_*.ipynb, with build/assets beside them (the notebooks read ../assets).
+# Every stub cell is tagged raises-exception, so a learner's Run All goes on to the end.
 student: setup
 	$(BIN)/python scripts/build_student.py --output build/student notebooks/[0-9]*.ipynb
 
 # The notebooks in a real JupyterLab, in Debian's headless Chromium (Playwright drives it; it never
-# downloads a browser of its own). Screenshots: test-output/browser/.
+# downloads a browser of its own). Screenshots: test-output/browser/. The student copies are
+# (re)built first: one test runs a student copy's Run All.
 /usr/bin/chromium:
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "Please install Debian's chromium and chromium-driver packages"; exit 1; fi
 
-test-browser: setup data /usr/bin/chromium
+test-browser: setup data /usr/bin/chromium student
 	rm -rf test-output/browser $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
+
+# Does each lesson fit Binder (500 MB above imports, 60 CPU-s)? Run All of each lesson from a fresh
+# kernel, one thread (Binder's one CPU), empty caches. Some lessons: make benchmark-lessons LESSONS="00 01"
+LESSONS ?=
+benchmark-lessons: setup data
+	$(BIN)/python benchmarks/lessons.py $(LESSONS)
 
 fetch: setup
 	$(BIN)/python -m xai_tutorial fetch --all
