@@ -1,8 +1,9 @@
 """What a learner sees: the notebooks in a real JupyterLab, driven in Debian's headless Chromium.
 
 Run with ``make test-browser``. JupyterLab is started from ``.venv`` on 127.0.0.1 (a free port, a
-random token, no browser of its own) on a copy of ``notebooks/``; Playwright drives
-``/usr/bin/chromium``. Everything started here is stopped at the end, also on failure.
+random token, no browser of its own) on a copy of ``notebooks/`` and of the student copies
+``make student`` built (``build/student/``; ``make test-browser`` builds them first); Playwright
+drives ``/usr/bin/chromium``. Everything started here is stopped at the end, also on failure.
 Screenshots go to ``test-output/browser/``.
 """
 
@@ -30,6 +31,8 @@ SHOTS = ROOT / "test-output" / "browser"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BAD_WIDGET_TEXT = ("Error displaying widget", "Failed to load model class")
 RUN_TIMEOUT_MS = 240_000
+STUDENT = ROOT / "build" / "student"  # make student's output, with build/assets beside it
+STUDENT_LESSON = "01_pretrained_classifier.ipynb"  # the shortest lesson with exercises
 
 
 def free_port() -> int:
@@ -39,7 +42,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One JupyterLab on ``work/``: ``notebooks/`` (the lessons without their outputs) and
+    ``student/`` (a copy of build/student, if built) side by side, ``assets/`` next to them.
+    Yields the URL pattern of a notebook (``{notebook}`` = its path under ``work/``)."""
     work = tmp_path_factory.mktemp("lab")
     # The notebooks without their saved outputs: everything checked below comes from this run.
     (work / "notebooks").mkdir()
@@ -50,6 +56,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 cell.outputs, cell.execution_count = [], None
         book.metadata.pop("widgets", None)
         nbformat.write(book, work / "notebooks" / source.name)
+    if STUDENT.is_dir():  # a copy: the run must not write into build/
+        shutil.copytree(STUDENT, work / "student")
     shutil.copytree(ROOT / "assets", work / "assets")  # the notebooks read ../assets
     port, token = free_port(), secrets.token_hex(16)
     # Fresh settings and workspaces: no layout restored from an earlier run, no news pop-up, and
@@ -70,7 +78,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={work / 'notebooks'}",
+        f"--ServerApp.root_dir={work}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if os.geteuid() == 0:
@@ -97,6 +105,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def lab(server: str) -> str:
+    """The URL pattern of a lesson notebook (``{notebook}``: its file name)."""
+    return server.replace("{notebook}", "notebooks/{notebook}")
+
+
+@pytest.fixture(scope="session")
+def student_lab(server: str) -> str:
+    """The URL pattern of a student copy (``{notebook}``: its file name)."""
+    if not (STUDENT / STUDENT_LESSON).is_file():
+        pytest.fail(f"no student copy {STUDENT / STUDENT_LESSON}: run `make student` first "
+                    "(`make test-browser` does)")
+    return server.replace("{notebook}", "student/{notebook}")
 
 
 @pytest.fixture(scope="session")
@@ -284,3 +307,48 @@ def test_nbdt_explanation_and_tree(page, lab):
     tree = cell.locator(".jp-OutputArea-output img")
     assert tree.evaluate("el => el.naturalWidth") > 400
     shot(page, "nbdt-explanation-and-tree", cell)
+
+
+def test_student_copy_run_all_reaches_the_last_cell(page, student_lab):
+    """A learner's student copy: Run > Run All Cells goes past the exercises' stubs (tagged
+    ``raises-exception``) to the last cell; the stubs' NotImplementedError are the only errors."""
+    page.goto(student_lab.format(notebook=STUDENT_LESSON))
+    panel = notebook(page)
+    panel.locator(".jp-Cell").first.wait_for(timeout=90_000)
+    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for(timeout=90_000)
+    cells = panel.locator(".jp-CodeCell")
+    count = cells.count()
+    stubs = [i for i in range(count) if "raise NotImplementedError" in
+             cells.nth(i).locator(".jp-InputArea-editor").inner_text()]
+    assert stubs, f"{STUDENT_LESSON}: the student copy has no exercise stub"
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    # Run All queues every cell ([*]); wait until none is queued or running any more.
+    page.wait_for_function(
+        """() => {
+            const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+            const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+            return prompts.some(p => /\\[\\d+\\]/.test(p.textContent))
+                && !prompts.some(p => p.textContent.includes('*'));
+        }""",
+        timeout=RUN_TIMEOUT_MS,
+    )
+    prompts = [cells.nth(i).locator(".jp-InputPrompt").inner_text() for i in range(count)]
+    last = cells.nth(count - 1)
+    last.scroll_into_view_if_needed()
+    shot(page, f"student-run-all-{STUDENT_LESSON.removesuffix('.ipynb')}-last-cell", last)
+    not_run = [i for i, prompt in enumerate(prompts) if not re.search(r"\[\d+\]", prompt)]
+    assert not not_run, f"Run All left code cells {not_run} of {count} unexecuted: {prompts}"
+    assert last.locator(".jp-OutputArea-output").count() > 0, "the last cell shows no output"
+    errors = {}
+    for i in range(count):
+        outputs = cells.nth(i).locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        text = " ".join(outputs.nth(k).inner_text() for k in range(outputs.count()))
+        if "Error" in text or "Traceback" in text:
+            errors[i] = text
+    assert sorted(errors) == stubs, f"errors in cells {sorted(errors)}, stubs in {stubs}"
+    assert all("NotImplementedError" in text for text in errors.values()), errors
+    assert "not attempted" in panel.inner_text()  # the check cells after the stubs ran
+    for bad in BAD_WIDGET_TEXT:
+        assert bad not in panel.inner_text(), bad
