@@ -1,23 +1,35 @@
 """Lesson 01's exercises: right answers pass, wrong ones fail with their reason, missing ones are
 "not attempted". The answers are built the way a learner would, with torchvision and a softmax
-written out, not with the checker's own code."""
+written out, not with the checker's own code.
+
+Exercises 2 and 3 follow the lesson's own ``classifier`` and photos (``image``, ``second_image``):
+right answers computed with a tiny random classifier on synthetic photos pass, and an answer
+computed with one classifier is not accepted for another. Numbers come with the probability vector
+they were read from, so a number guessed or copied from the lesson's text fails."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from PIL import ImageOps
+from PIL import Image, ImageOps
+from torch import nn
 from torchvision import transforms
 
+from xai_tutorial import Classifier, load_image
 from xai_tutorial import classification_exercises as ex
-from xai_tutorial import load_image
 from xai_tutorial.exercises import Outcome
 
 IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+INCEPTION = {"mean": (127 / 255,) * 3, "std": (128 / 255,) * 3}
 
 
-def compose(resize=342, crop=299, mean=IMAGENET["mean"], std=IMAGENET["std"], normalize=True):
-    steps = [transforms.Resize(resize), transforms.CenterCrop(crop), transforms.ToTensor()]
+def compose(resize=342, crop=299, mean=IMAGENET["mean"], std=IMAGENET["std"], normalize=True,
+            interpolation=transforms.InterpolationMode.BILINEAR):
+    steps = [transforms.Resize(resize, interpolation=interpolation)]
+    if crop:
+        steps.append(transforms.CenterCrop(crop))
+    steps.append(transforms.ToTensor())
     if normalize:
         steps.append(transforms.Normalize(mean, std))
     return transforms.Compose(steps)
@@ -28,9 +40,49 @@ def softmax(logits: torch.Tensor) -> torch.Tensor:
     return shifted / shifted.sum()
 
 
-def outcome(exercise, **answers):
-    result = exercise.evaluate(answers)
+def outcome(exercise, **names):
+    result = exercise.evaluate(names)
     return result.outcome, result.line
+
+
+def tiny_classifier(mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25)) -> Classifier:
+    """A seeded random conv net (GAP + linear) with six classes and its own numbers."""
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 6))
+    return Classifier("tiny", net, ["apple", "pear", "plum", "fig", "kiwi", "lime"], resize=40,
+                      crop=32, mean=mean, std=std)
+
+
+def synthetic_photo(seed: int, size: tuple[int, int]) -> Image.Image:
+    """A photo the series does not ship: smooth colour gradients plus noise, not square."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    ys, xs = np.mgrid[0:height, 0:width]
+    base = np.stack([xs / width, ys / height, (xs + ys) / (width + height)], axis=-1) * 200
+    pixels = np.clip(base + rng.normal(0, 30, (height, width, 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return {"classifier": tiny_classifier(), "image": synthetic_photo(0, (60, 44)),
+            "second_image": synthetic_photo(1, (50, 70))}
+
+
+@pytest.fixture(scope="module")
+def default(request):
+    return {"classifier": request.getfixturevalue("bundled"), "image": load_image("chelsea"),
+            "second_image": load_image("coffee")}
+
+
+def learner_probabilities(classifier, picture, **how):
+    """The learner's softmax of ``picture``, preprocessed with ``classifier``'s numbers unless
+    ``how`` says otherwise (``mean``, ``std``, ``normalize``, ``crop``)."""
+    numbers = {"resize": classifier.resize, "crop": classifier.crop, "mean": classifier.mean,
+               "std": classifier.std} | how
+    with torch.no_grad():
+        return softmax(classifier.model(compose(**numbers)(picture).unsqueeze(0))[0])
 
 
 # -- 1. Inception-v3's preprocessing, read from its weights entry ----------------------------------
@@ -50,10 +102,13 @@ def test_inception_preprocessing_the_weights_entry_itself_passes():
     assert outcome(ex.inception_preprocessing, inception_preprocess=answer)[0] is Outcome.CORRECT
 
 
+NEAREST = transforms.InterpolationMode.NEAREST
+
+
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        (compose(mean=(127 / 255,) * 3, std=(128 / 255,) * 3), "EfficientNet-Lite0's numbers"),
+        (compose(mean=INCEPTION["mean"], std=INCEPTION["std"]), "EfficientNet-Lite0's numbers"),
         (compose(normalize=False), "add Normalize"),
         (compose(resize=299), "Resize(299) keeps more"),
         (compose(mean=IMAGENET["std"], std=IMAGENET["mean"]), "swapped"),
@@ -61,6 +116,9 @@ def test_inception_preprocessing_the_weights_entry_itself_passes():
         (compose(crop=200), "200x200"),
         (compose(resize=(342, 342)), "squashes the photo"),
         (compose(resize=(299, 299)), "squashes the photo"),
+        (compose(interpolation=NEAREST), "nearest-neighbour (NEAREST) interpolation"),
+        (compose(interpolation=transforms.InterpolationMode.BICUBIC), "bicubic (BICUBIC)"),
+        (compose(interpolation=transforms.InterpolationMode.LANCZOS), "Lanczos"),
         (transforms.Compose([transforms.Resize(342), transforms.ToTensor()]), "CenterCrop(299)"),
         (transforms.Compose([transforms.ToTensor(), transforms.Resize(342),
                              transforms.CenterCrop(299), transforms.Normalize(**IMAGENET)]),
@@ -72,7 +130,13 @@ def test_inception_preprocessing_the_weights_entry_itself_passes():
 def test_inception_preprocessing_wrong_answers_say_why(answer, reason):
     result, line = outcome(ex.inception_preprocessing, inception_preprocess=answer)
     assert result is Outcome.NOT_YET
-    assert reason in line
+    assert reason in line, line
+
+
+def test_inception_preprocessing_nearest_interpolation_is_not_called_an_order_problem():
+    line = outcome(ex.inception_preprocessing, inception_preprocess=compose(
+        interpolation=NEAREST))[1]
+    assert "check the order" not in line and "interpolation" in line
 
 
 def test_inception_preprocessing_not_attempted():
@@ -82,97 +146,202 @@ def test_inception_preprocessing_not_attempted():
 # -- 2. the top 3 by hand ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def coffee(request):
-    bundled = request.getfixturevalue("bundled")
-    with torch.no_grad():
-        logits = bundled.model(bundled.preprocess(load_image("coffee")))[0]
-        whole = bundled.model(bundled.preprocess(load_image("coffee"), crop=False))[0]
-    return bundled.categories, logits, whole
-
-
-def top3(categories, logits, values=None):
-    values = softmax(logits) if values is None else values
-    order = torch.argsort(softmax(logits), descending=True)[:3]
+def top3(categories, probabilities, values=None):
+    values = probabilities if values is None else values
+    order = torch.argsort(probabilities, descending=True)[:3]
     return [(categories[i], float(values[i])) for i in order]
 
 
-def test_top3_right_answer_passes(coffee):
-    categories, logits, _ = coffee
-    answer = top3(categories, logits)
-    assert outcome(ex.top3_by_hand, coffee_top3=answer)[0] is Outcome.CORRECT
-    assert outcome(ex.top3_by_hand, coffee_top3=tuple(answer))[0] is Outcome.CORRECT
+def right_top3(context):
+    classifier = context["classifier"]
+    probabilities = learner_probabilities(classifier, context["second_image"])
+    return probabilities, top3(classifier.categories, probabilities)
 
 
-def test_top3_wrong_answers_say_why(coffee):
-    categories, logits, whole = coffee
-    right = top3(categories, logits)
-    cases = {
-        "least probable first": right[::-1],
-        "logits": top3(categories, logits, values=logits),
-        "percentages": [(label, 100 * p) for label, p in right],
-        "whole photo": top3(categories, whole),
-        "for 3": right[:2],
-        "should be": [(label, p + 0.01) for label, p in right],
-        "(label, probability) pair": [label for label, _ in right],
-        "three most probable classes are not": [("tabby", 0.5)] + right[1:],
-        "list of (label, probability)": "espresso",
-    }
-    for reason, answer in cases.items():
-        result, line = outcome(ex.top3_by_hand, coffee_top3=answer)
-        assert result is Outcome.NOT_YET, reason
+@pytest.mark.parametrize("config", ["default", "tiny"])
+def test_top3_right_answer_passes_for_the_lessons_own_classifier(config, request):
+    context = request.getfixturevalue(config)
+    probabilities, pairs = right_top3(context)
+    for answer in (pairs, tuple(pairs)):
+        result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                               second_top3=answer, **context)
+        assert result is Outcome.CORRECT, line
+    # the (1, classes) batch row and 0-d tensors as numbers are fine too
+    batch = probabilities.unsqueeze(0)
+    as_tensors = [(label, probabilities[context["classifier"].class_index(label)])
+                  for label, _ in pairs]
+    if len(set(context["classifier"].categories)) == len(context["classifier"].categories):
+        result, line = outcome(ex.top3_by_hand, second_probabilities=batch,
+                               second_top3=as_tensors, **context)
+        assert result is Outcome.CORRECT, line
+
+
+def test_top3_of_one_classifier_is_not_right_for_another(default, tiny):
+    probabilities, pairs = right_top3(default)
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=pairs, **(tiny))
+    assert result is Outcome.NOT_YET and "shape (1000,)" in line
+    # same classifier, another photo: the check follows `second_image`
+    swapped = default | {"second_image": ImageOps.mirror(default["second_image"])}
+    assert outcome(ex.top3_by_hand, second_probabilities=probabilities, second_top3=pairs,
+                   **swapped)[0] is Outcome.NOT_YET
+
+
+def test_top3_numbers_copied_from_the_text_or_guessed_fail(default):
+    probabilities, pairs = right_top3(default)
+    copied = [("espresso", 0.957), ("cup", 0.014), ("consomme", 0.007)]  # the lesson's output
+    guessed = torch.full((1000,), 1 / 1000)
+    for vector, answer, reason in [
+        (guessed, pairs, "is not the softmax"),
+        (guessed, copied, "is not the softmax"),
+        (probabilities, copied, "not the one in `second_probabilities`"),
+        (torch.zeros(1000), pairs, "sums to 0"),
+        ([p for _, p in pairs], pairs, "tensor of 1000 probabilities"),
+    ]:
+        result, line = outcome(ex.top3_by_hand, second_probabilities=vector, second_top3=answer,
+                               **default)
+        assert result is Outcome.NOT_YET, line
         assert reason in line, (reason, line)
 
 
-def test_top3_not_attempted():
+def test_top3_wrong_preprocessing_is_named(default):
+    classifier, second = default["classifier"], default["second_image"]
+    cases = {
+        "wrong normalization: `second_image` was normalized with ImageNet's numbers":
+            learner_probabilities(classifier, second, **IMAGENET),
+        "no normalization": learner_probabilities(classifier, second, normalize=False),
+        "no crop": learner_probabilities(classifier, second, crop=None),
+        "whole photo (crop=False)": learner_probabilities(
+            classifier, second, resize=classifier.crop, crop=None),
+        "first photo (`image`)": learner_probabilities(classifier, default["image"]),
+    }
+    for reason, vector in cases.items():
+        pairs = top3(classifier.categories, vector)
+        result, line = outcome(ex.top3_by_hand, second_probabilities=vector, second_top3=pairs,
+                               **default)
+        assert result is Outcome.NOT_YET, reason
+        assert reason in line, (reason, line)
+        assert "three most probable classes are not" not in line
+
+
+def test_top3_wrong_normalization_for_a_classifier_trained_with_imagenets_numbers(tiny):
+    context = tiny | {"classifier": tiny_classifier(**IMAGENET)}
+    vector = learner_probabilities(context["classifier"], context["second_image"], **INCEPTION)
+    result, line = outcome(ex.top3_by_hand, second_probabilities=vector,
+                           second_top3=top3(context["classifier"].categories, vector), **context)
+    assert result is Outcome.NOT_YET and "EfficientNet-Lite0's inception numbers" in line, line
+
+
+def test_top3_wrong_pairs_say_why(default):
+    classifier = default["classifier"]
+    probabilities, right = right_top3(default)
+    with torch.no_grad():
+        logits = classifier.model(classifier.preprocess(default["second_image"]))[0]
+    cases = {
+        "least probable first": right[::-1],
+        "logits": top3(classifier.categories, probabilities, values=logits),
+        "percentages": [(label, 100 * p) for label, p in right],
+        "for 3": right[:2],
+        "(label, probability) pair": [label for label, _ in right],
+        "'tabby' is not the most probable class": [("tabby", 0.5)] + right[1:],
+        "list of (label, probability)": "espresso",
+    }
+    for reason, answer in cases.items():
+        result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                               second_top3=answer, **default)
+        assert result is Outcome.NOT_YET, reason
+        assert reason in line, (reason, line)
+    result, line = outcome(ex.top3_by_hand, second_probabilities=logits, second_top3=right,
+                           **default)
+    assert result is Outcome.NOT_YET and "holds logits" in line
+
+
+def test_top3_not_attempted_and_not_checked_without_the_lessons_objects(default):
     assert outcome(ex.top3_by_hand)[0] is Outcome.NOT_ATTEMPTED
+    probabilities, pairs = right_top3(default)
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=pairs, classifier=default["classifier"])
+    assert result is Outcome.NOT_ATTEMPTED and "`image`, `second_image` not defined" in line
 
 
 # -- 3. the mirrored photo -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def flips(request):
-    bundled = request.getfixturevalue("bundled")
-    photo = load_image("chelsea")
-
-    def probabilities(picture):
-        with torch.no_grad():
-            return softmax(bundled.model(bundled.preprocess(picture))[0])
-
-    original = probabilities(photo)
+def flips(context):
+    classifier, photo = context["classifier"], context["image"]
+    original = learner_probabilities(classifier, photo)
     top = int(original.argmax())
-    return (bundled.categories[top], top, original, probabilities(ImageOps.mirror(photo)),
-            probabilities(ImageOps.flip(photo)))
+    return (classifier.categories[top], top, original,
+            learner_probabilities(classifier, ImageOps.mirror(photo)),
+            learner_probabilities(classifier, ImageOps.flip(photo)))
 
 
-def test_flip_right_answer_passes(flips):
-    label, top, _, mirrored, _ = flips
-    answer = {"flip_label": label, "flip_probability": float(mirrored[top])}
-    assert outcome(ex.flip_probability, **answer)[0] is Outcome.CORRECT
-    answer["flip_probability"] = mirrored[top]  # a 0-d tensor is a number too
-    assert outcome(ex.flip_probability, **answer)[0] is Outcome.CORRECT
+@pytest.mark.parametrize("config", ["default", "tiny"])
+def test_flip_right_answer_passes_for_the_lessons_own_classifier(config, request):
+    context = request.getfixturevalue(config)
+    label, top, _, mirrored, _ = flips(context)
+    for number in (float(mirrored[top]), mirrored[top]):  # a 0-d tensor is a number too
+        result, line = outcome(ex.flip_probability, flip_label=label,
+                               mirrored_probabilities=mirrored, flip_probability=number,
+                               **context)
+        assert result is Outcome.CORRECT, line
 
 
-def test_flip_wrong_answers_say_why(flips):
-    label, top, original, mirrored, upside_down = flips
+def test_flip_numbers_copied_or_guessed_fail(default):
+    label, top, original, mirrored, upside_down = flips(default)
+    uniform = torch.full((1000,), 1 / 1000)
     cases = {
-        "on the original photo": (label, float(original[top])),
-        "upside down": (label, float(upside_down[top])),
-        "not a probability": (label, 37.5),
-        "is not the top class": ("golf ball", float(mirrored[top])),
-        "a class name": (top, float(mirrored[top])),
-        "should be a number": (label, "0.4"),
-        "is not the probability": (label, float(mirrored[top]) + 0.05),
+        "is not the softmax": (label, uniform, float(mirrored[top])),
+        "the original photo's softmax": (label, original, float(original[top])),
+        "upside down": (label, upside_down, float(upside_down[top])),
+        "on the original photo": (label, mirrored, float(original[top])),
+        "a percentage": (label, mirrored, 100 * float(mirrored[top])),
+        "not the entry of 'tiger cat'": (label, mirrored, round(float(mirrored[top]), 3)),
+        "not a probability": (label, mirrored, 37.5),
+        "is not the top class": ("golf ball", mirrored, float(mirrored[top])),
+        "a class name": (top, mirrored, float(mirrored[top])),
+        "should be a number": (label, mirrored, "0.4"),
+        "wrong normalization": (label, learner_probabilities(
+            default["classifier"], ImageOps.mirror(default["image"]), **IMAGENET),
+            float(mirrored[top])),
     }
     if int(mirrored.argmax()) != top:
-        cases["own top class"] = (label, float(mirrored.max()))
-    for reason, (flip_label, value) in cases.items():
-        result, line = outcome(ex.flip_probability, flip_label=flip_label, flip_probability=value)
+        cases["own top class"] = (label, mirrored, float(mirrored.max()))
+    for reason, (flip_label, vector, number) in cases.items():
+        result, line = outcome(ex.flip_probability, flip_label=flip_label,
+                               mirrored_probabilities=vector, flip_probability=number, **default)
         assert result is Outcome.NOT_YET, reason
         assert reason in line, (reason, line)
 
 
+def test_flip_follows_the_lessons_photo(tiny):
+    label, top, _, mirrored, _ = flips(tiny)
+    other = tiny | {"image": synthetic_photo(7, (44, 60))}
+    result, _ = outcome(ex.flip_probability, flip_label=other["classifier"].categories[
+        int(learner_probabilities(other["classifier"], other["image"]).argmax())],
+        mirrored_probabilities=mirrored, flip_probability=float(mirrored[top]), **other)
+    assert result is Outcome.NOT_YET
+
+
 def test_flip_half_attempted_names_the_missing_variable():
     result, line = outcome(ex.flip_probability, flip_label="tabby")
-    assert result is Outcome.NOT_ATTEMPTED and "`flip_probability`" in line
+    assert result is Outcome.NOT_ATTEMPTED and "`mirrored_probabilities`" in line
+
+
+def test_every_printed_solution_passes_in_the_lessons_namespace(default):
+    """The printed solution, run after the lesson's cells it uses, is correct (default model)."""
+    import inspect
+
+    classifier = default["classifier"]
+    namespace = dict(default) | {
+        "torch": torch, "transforms": transforms, "ImageOps": ImageOps, "model": classifier.model,
+        "my_softmax": softmax,
+        "my_preprocess": compose(classifier.resize, classifier.crop, classifier.mean,
+                                 classifier.std),
+    }
+    with torch.no_grad():
+        namespace["predictions"] = classifier.predict(default["image"], k=5)
+        for exercise in ex.EXERCISES:
+            exec(inspect.cleandoc(exercise.solution_text), namespace)
+            result = exercise.evaluate(namespace)
+            assert result.outcome is Outcome.CORRECT, result.line

@@ -1,9 +1,14 @@
 """Lesson 01's exercises: preprocessing, softmax and top-k, written by the learner and checked.
 
-Every checker recomputes the right answer with the package (the one source of truth), on the
-bundled EfficientNet-Lite0 and the sample photos, and says *why* an answer is not right yet when
-it can tell: another model's sizes or normalization numbers, logits instead of probabilities, the
-un-flipped photo, ...
+Every checker recomputes the right answer with the package (the one source of truth) from the
+lesson's own objects, passed in by :class:`~xai_tutorial.exercises.Exercise` as ``context``: the
+``classifier`` of the parameters cell, its ``image`` (``PHOTO``) and ``second_image``
+(``SECOND_PHOTO``). So a right answer is right for whatever model and photos the instructor chose.
+It says *why* an answer is not right yet when it can tell: another model's normalization numbers,
+no crop, a nearest-neighbour resize, logits instead of probabilities, the un-mirrored photo, ...
+
+Answers that are numbers come with the tensor they were read from (the probability vector), and
+the checker recomputes that tensor: a number copied from the text, or guessed, does not pass.
 
 In a notebook::
 
@@ -13,15 +18,17 @@ In a notebook::
 Exercises:
 
 * :data:`inception_preprocessing`: a ``transforms.Compose`` for torchvision's Inception-v3, its
-  numbers read from the weights entry (resize 342, crop 299, ImageNet's mean and std).
-* :data:`top3_by_hand`: the three most probable classes of the espresso photo from the logits.
-* :data:`flip_probability`: the probability of chelsea's top class once the photo is mirrored.
+  numbers read from the weights entry (resize 342, crop 299, ImageNet's mean and std). It does
+  not depend on the lesson's model.
+* :data:`top3_by_hand`: the softmax of the second photo's logits and its three most probable
+  classes, read from that vector.
+* :data:`flip_probability`: the softmax of the mirrored photo and the probability it gives to the
+  photo's top class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any
 
 import torch
@@ -29,22 +36,21 @@ from PIL import Image, ImageOps
 from torch import nn
 from torchvision import transforms
 
-from .classification import IMAGENET_MEAN, IMAGENET_STD, Classifier, load_classifier
+from .classification import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Classifier
 from .core.images import load_image
 from .exercises import Exercise, expect
 
-#: The bundled model every lesson-01 exercise is checked against.
-MODEL = "efficientnet_lite0"
-#: Inception-style normalization of the bundled EfficientNet-Lite0: 127 and 128 on 0-255 pixels.
-LITE0_MEAN = (127 / 255,) * 3
-LITE0_STD = (128 / 255,) * 3
 #: torchvision's Inception-v3 (``Inception_V3_Weights.IMAGENET1K_V1``): resize 342, crop 299.
 INCEPTION_RESIZE, INCEPTION_CROP = 342, 299
-
-
-@cache
-def _classifier() -> Classifier:
-    return load_classifier(MODEL, quiet=True)
+#: Resize's interpolations other than its default (bilinear), as the learner would name them.
+OTHER_INTERPOLATIONS = {
+    "nearest-neighbour (NEAREST)": transforms.InterpolationMode.NEAREST,
+    "nearest-neighbour (NEAREST_EXACT)": transforms.InterpolationMode.NEAREST_EXACT,
+    "bicubic (BICUBIC)": transforms.InterpolationMode.BICUBIC,
+    "box (BOX)": transforms.InterpolationMode.BOX,
+    "Hamming (HAMMING)": transforms.InterpolationMode.HAMMING,
+    "Lanczos (LANCZOS)": transforms.InterpolationMode.LANCZOS,
+}
 
 
 def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
@@ -55,21 +61,54 @@ def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
     expect(value.ndim == 4 and value.shape[:2] == (1, 3),
            f"{what} gave shape {tuple(value.shape)}; expected (3, {size}, {size}) or "
            f"(1, 3, {size}, {size})")
-    return value.float()
+    return value.detach().float()
 
 
-def _compose(resize: int, mean: Sequence[float], std: Sequence[float]) -> Callable:
-    return transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(INCEPTION_CROP),
-                               transforms.ToTensor(), transforms.Normalize(mean, std)])
+def _compose(resize: int | tuple[int, int], mean: Sequence[float], std: Sequence[float],
+             interpolation: transforms.InterpolationMode = transforms.InterpolationMode.BILINEAR
+             ) -> Callable:
+    return transforms.Compose([transforms.Resize(resize, interpolation=interpolation),
+                               transforms.CenterCrop(INCEPTION_CROP), transforms.ToTensor(),
+                               transforms.Normalize(mean, std)])
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. The preprocessing of another model, read from its weights entry
+# 1. The preprocessing of another model, read from its weights entry (model-independent)
 
 def _inception_reference() -> Classifier:
     """A Classifier with Inception-v3's preprocessing (no weights needed to preprocess)."""
     return Classifier("inception-v3-numbers", nn.Identity(), [], resize=INCEPTION_RESIZE,
                       crop=INCEPTION_CROP, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def _inception_suspects() -> dict[str, Callable]:
+    """Wrong preprocessings a learner plausibly writes, each with the reason it is wrong."""
+    size, resize = INCEPTION_CROP, INCEPTION_RESIZE
+    suspects = {
+        "it uses EfficientNet-Lite0's numbers (mean 127/255, std 128/255); Inception-v3 was "
+        "trained with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)":
+            _compose(resize, INCEPTION_MEAN, INCEPTION_STD),
+        "its values lie in [0, 1]: add Normalize(mean, std) after ToTensor()":
+            transforms.Compose([transforms.Resize(resize), transforms.CenterCrop(size),
+                                transforms.ToTensor()]),
+        f"Resize({size}) keeps more of the photo than this model was evaluated on: the "
+        f"weights entry resizes the shorter side to {resize}, then crops the central "
+        f"{size}x{size}":
+            _compose(size, IMAGENET_MEAN, IMAGENET_STD),
+        "mean and std are swapped: Normalize(mean, std) computes (x - mean) / std":
+            _compose(resize, IMAGENET_STD, IMAGENET_MEAN),
+    }
+    squashed = ("Resize with two numbers squashes the photo into a square; Resize(342), one "
+                "number, resizes the shorter side and keeps the aspect ratio")
+    for pair in ((resize, resize), (size, size)):
+        suspects[squashed + f" (that was Resize({pair}))"] = _compose(pair, IMAGENET_MEAN,
+                                                                      IMAGENET_STD)
+    for name, mode in OTHER_INTERPOLATIONS.items():
+        suspects[f"the numbers and the order are right, but the resize uses {name} "
+                 "interpolation; the weights entry says interpolation=InterpolationMode.BILINEAR "
+                 "(Resize's default: leave interpolation out)"] = _compose(
+            resize, IMAGENET_MEAN, IMAGENET_STD, mode)
+    return suspects
 
 
 def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
@@ -89,33 +128,14 @@ def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
                     f"Resize({INCEPTION_RESIZE}) then CenterCrop({size}) gives {size}x{size}")
         if torch.allclose(got, want, atol=1e-5):
             continue
-        suspects = {
-            "it uses EfficientNet-Lite0's numbers (mean 127/255, std 128/255); Inception-v3 was "
-            "trained with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225)":
-                _compose(INCEPTION_RESIZE, LITE0_MEAN, LITE0_STD),
-            "its values lie in [0, 1]: add Normalize(mean, std) after ToTensor()":
-                transforms.Compose([transforms.Resize(INCEPTION_RESIZE),
-                                    transforms.CenterCrop(size), transforms.ToTensor()]),
-            f"Resize({size}) keeps more of the photo than this model was evaluated on: the "
-            f"weights entry resizes the shorter side to {INCEPTION_RESIZE}, then crops the "
-            f"central {size}x{size}":
-                _compose(size, IMAGENET_MEAN, IMAGENET_STD),
-            "mean and std are swapped: Normalize(mean, std) computes (x - mean) / std":
-                _compose(INCEPTION_RESIZE, IMAGENET_STD, IMAGENET_MEAN),
-        }
-        squashed = ("Resize with two numbers squashes the photo into a square; Resize(342), one "
-                    "number, resizes the shorter side and keeps the aspect ratio")
-        for resize in ((INCEPTION_RESIZE, INCEPTION_RESIZE), (size, size)):
-            suspects[squashed + f" (that was Resize({resize}))"] = transforms.Compose([
-                transforms.Resize(resize), transforms.CenterCrop(size), transforms.ToTensor(),
-                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-        for reason, transform in suspects.items():
+        for reason, transform in _inception_suspects().items():
             if torch.allclose(got, transform(photo).unsqueeze(0), atol=1e-5):
                 return reason
         difference = float((got - want).abs().max())
         if float((got - want).abs().mean()) < 0.02:
             return (f"close, but not the same (largest difference {difference:.3f}): resize and "
-                    "crop the photo before ToTensor(), as the package does")
+                    "crop the photo before ToTensor(), with Resize's default (bilinear) "
+                    "interpolation, as the weights entry does")
         return (f"on {sample!r} it differs from the reference by up to {difference:.2f}; "
                 f"check the order Resize({INCEPTION_RESIZE}), CenterCrop({size}), ToTensor(), "
                 "Normalize(...)")
@@ -127,7 +147,8 @@ inception_preprocessing = Exercise(
     ("inception_preprocess",),
     _check_inception_preprocessing,
     "Print `Inception_V3_Weights.IMAGENET1K_V1.transforms()`: it lists resize_size, crop_size, "
-    "mean and std. Same four steps as your `my_preprocess`; only the numbers change.",
+    "mean, std and the interpolation. Same four steps as your `my_preprocess`; only the numbers "
+    "change.",
     """
     inception_preprocess = transforms.Compose([
         transforms.Resize(342),
@@ -140,74 +161,182 @@ inception_preprocessing = Exercise(
 
 
 # ----------------------------------------------------------------------------------------------
+# The truths of exercises 2 and 3, recomputed from the lesson's own classifier and photos
+
+
+def _inputs(classifier: Classifier, picture: Image.Image, *, crop: bool = True,
+            numbers: tuple[Sequence[float], Sequence[float]] | None = None) -> torch.Tensor:
+    """``picture`` preprocessed as ``classifier`` does, or with other normalization ``numbers``
+    (``(mean, std)``), or without the center crop (``crop=False``: shorter side ``resize``)."""
+    mean, std = numbers if numbers is not None else (classifier.mean, classifier.std)
+    steps: list[Callable] = [transforms.Resize(classifier.resize)]
+    if crop:
+        steps.append(transforms.CenterCrop(classifier.crop))
+    steps += [transforms.ToTensor(), transforms.Normalize(mean, std)]
+    return transforms.Compose(steps)(picture).unsqueeze(0)
+
+
+def _softmax(classifier: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """``p = softmax(z)`` for the classifier's logits ``z`` on the batch ``x`` (one image)."""
+    return classifier.logits(x)[0].softmax(0)
+
+
+def _close(a: Sequence[float], b: Sequence[float]) -> bool:
+    return len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b, strict=True))
+
+
+def _same(got: torch.Tensor, want: torch.Tensor) -> bool:
+    """The same vector up to float rounding (1e-4 relative: a random network's near-uniform
+    probabilities of about 1e-3 still count)."""
+    return got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-7)
+
+
+def _vector(value: Any, name: str, classes: int) -> torch.Tensor:
+    """The learner's probability vector as a float tensor of ``classes`` entries."""
+    expect(isinstance(value, torch.Tensor),
+           f"`{name}` should be the tensor of {classes} probabilities your softmax returned, not "
+           f"{type(value).__name__}")
+    if value.ndim == 2 and value.shape[0] == 1:
+        value = value[0]
+    expect(value.ndim == 1 and value.shape[0] == classes,
+           f"`{name}` has shape {tuple(value.shape)}; it should hold one probability per class "
+           f"({classes},): take [0] of the model's (1, {classes}) output")
+    expect(value.is_floating_point(), f"`{name}` should hold probabilities (floats)")
+    return value.detach().float().cpu()
+
+
+def _which_vector(got: torch.Tensor, right_inputs: torch.Tensor, classifier: Classifier,
+                  suspects: dict[str, Callable[[], torch.Tensor]], name: str) -> str | None:
+    """``None`` if ``got`` is the softmax of the classifier on ``right_inputs``, else why not:
+    logits, not summing to 1, or the first suspect (a lazily computed probability vector) it
+    matches."""
+    logits = classifier.logits(right_inputs)[0]
+    if _same(got, logits.softmax(0)):
+        return None
+    if _same(got, logits):
+        return f"`{name}` holds logits; turn them into probabilities with `my_softmax`"
+    total = float(got.sum())
+    if abs(total - 1) > 1e-3:
+        return (f"`{name}` sums to {total:.4g}, not 1: the softmax divides exp(z - max z) by "
+                "its sum over all classes")
+    for reason, probabilities in suspects.items():
+        if _same(got, probabilities()):
+            return reason
+    difference = float((got - logits.softmax(0)).abs().max())
+    return (f"`{name}` is not the softmax of the model's logits on the photo preprocessed as in "
+            f"section 3 (largest difference {difference:.2g})")
+
+
+def _preprocessing_suspects(classifier: Classifier, picture: Image.Image, photo_name: str
+                            ) -> dict[str, Callable[[], torch.Tensor]]:
+    """The probability vectors of wrong preprocessings of ``picture``, each with its reason."""
+    own = (f"this classifier's own (`classifier.mean` = {_rounded(classifier.mean)}, "
+           f"`classifier.std` = {_rounded(classifier.std)})")
+    suspects: dict[str, Callable[[], torch.Tensor]] = {}
+    for label, mean, std in (("ImageNet's numbers (ResNet-18's)", IMAGENET_MEAN, IMAGENET_STD),
+                             ("EfficientNet-Lite0's inception numbers (127/255, 128/255)",
+                              INCEPTION_MEAN, INCEPTION_STD)):
+        if not (_close(classifier.mean, mean) and _close(classifier.std, std)):
+            suspects[f"wrong normalization: {photo_name} was normalized with {label}, not "
+                     f"with {own}"] = _later(classifier, picture, numbers=(mean, std))
+    return suspects | {
+        f"no normalization: the values of {photo_name} stayed in [0, 1]; add "
+        "Normalize(classifier.mean, classifier.std) after ToTensor()":
+            _later(classifier, picture, numbers=((0.0,) * 3, (1.0,) * 3)),
+        f"no crop: {photo_name} was resized but not center-cropped; add "
+        "CenterCrop(classifier.crop) after the Resize":
+            _later(classifier, picture, crop=False),
+        f"that is the whole photo (crop=False); use the lesson's preprocessing, with the "
+        f"center crop, on {photo_name}":
+            lambda: _softmax(classifier, classifier.preprocess(picture, crop=False)),
+    }
+
+
+def _later(classifier: Classifier, picture: Image.Image, **how: Any
+           ) -> Callable[[], torch.Tensor]:
+    """The softmax of ``picture`` preprocessed ``how`` (see :func:`_inputs`), computed when
+    called."""
+    return lambda: _softmax(classifier, _inputs(classifier, picture, **how))
+
+
+def _rounded(numbers: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{n:.4g}" for n in numbers) + ")"
+
+
+# ----------------------------------------------------------------------------------------------
 # 2. The top 3 from the logits, by hand
 
 
-@cache
-def _coffee_logits(crop: bool) -> torch.Tensor:
-    classifier = _classifier()
-    return classifier.logits(classifier.preprocess(load_image("coffee"), crop=crop))[0]
-
-
-def _pairs(value: Any) -> list[tuple[str, float]]:
+def _pairs(value: Any, name: str) -> list[tuple[str, float]]:
     expect(isinstance(value, (list, tuple)),
-           f"`coffee_top3` should be a list of (label, probability) pairs, not "
-           f"{type(value).__name__}")
+           f"`{name}` should be a list of (label, probability) pairs, not {type(value).__name__}")
     pairs = []
     for item in value:
         expect(isinstance(item, (list, tuple)) and len(item) == 2,
-               f"each entry of `coffee_top3` should be a (label, probability) pair, not {item!r}")
+               f"each entry of `{name}` should be a (label, probability) pair, not {item!r}")
         label, probability = item
         expect(isinstance(label, str), f"the label {label!r} should be a class name (a string)")
+        expect(isinstance(probability, (int, float, torch.Tensor)) and not isinstance(
+            probability, bool) and (not isinstance(probability, torch.Tensor)
+                                    or probability.numel() == 1),
+               f"the probability of {label!r} should be a number, not {probability!r}")
         pairs.append((label, float(probability)))
     return pairs
 
 
-def _check_top3(coffee_top3: Any) -> str | None:
-    pairs = _pairs(coffee_top3)
-    expect(len(pairs) == 3, f"`coffee_top3` has {len(pairs)} entries; the exercise asks for 3")
-    categories = _classifier().categories
-    logits = _coffee_logits(True)
-    probabilities = logits.softmax(0)
-    values, indices = probabilities.topk(3)
-    want = [(categories[i], float(p)) for p, i in zip(values, indices.tolist(), strict=True)]
-    labels = [label for label, _ in pairs]
-    numbers = [p for _, p in pairs]
+def _near(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-7 + 1e-4 * abs(b)
+
+
+def _check_top3(second_probabilities: Any, second_top3: Any, *, classifier: Classifier,
+                image: Any, second_image: Any) -> str | None:
+    categories = classifier.categories
+    got = _vector(second_probabilities, "second_probabilities", len(categories))
+    suspects = _preprocessing_suspects(classifier, second_image, "`second_image`")
+    suspects["that is the softmax of the first photo (`image`); this exercise is about "
+             "`second_image`"] = lambda: _softmax(classifier, classifier.preprocess(image))
+    reason = _which_vector(got, classifier.preprocess(second_image), classifier, suspects,
+                           "second_probabilities")
+    if reason:
+        return reason
+    pairs = _pairs(second_top3, "second_top3")
+    expect(len(pairs) == 3, f"`second_top3` has {len(pairs)} entries; the exercise asks for 3")
+    values, indices = got.topk(3)
+    want = [(categories[i], float(v)) for v, i in zip(values, indices.tolist(), strict=True)]
+    labels, numbers = [label for label, _ in pairs], [p for _, p in pairs]
     if labels == [label for label, _ in want][::-1]:
         return "right classes, but least probable first: sort in descending order"
-    whole_values, whole_indices = _coffee_logits(False).softmax(0).topk(3)
-    if labels == [categories[i] for i in whole_indices.tolist()] and all(
-        abs(a - float(b)) < 1e-4 for a, b in zip(numbers, whole_values, strict=True)
-    ) and not all(abs(a - b) < 1e-4 for a, (_, b) in zip(numbers, want, strict=True)):
-        return ("these are the top 3 of the whole photo (crop=False); use the lesson's "
-                "preprocessing, with the center crop")
-    if labels != [label for label, _ in want]:
-        return f"the three most probable classes are not {labels}"
-    top_logits = [float(logits[categories.index(label)]) for label in labels]
-    if all(abs(a - b) < 1e-3 for a, b in zip(numbers, top_logits, strict=True)):
-        return "these numbers are logits; turn them into probabilities with the softmax"
-    if all(abs(a - 100 * b) < 1e-2 for a, (_, b) in zip(numbers, want, strict=True)):
+    for place, (label, (right, _)) in enumerate(zip(labels, want, strict=True)):
+        if label != right:
+            return (f"{label!r} is not the {('most', 'second most', 'third most')[place]} "
+                    "probable class of `second_probabilities`: sort it in descending order and "
+                    "look up the indices in `classifier.categories`")
+    logits = classifier.logits(classifier.preprocess(second_image))[0]
+    if all(_near(a, float(logits[i])) for a, i in zip(numbers, indices.tolist(), strict=True)):
+        return "these numbers are logits; read them from `second_probabilities` instead"
+    if all(_near(a, 100 * b) for a, (_, b) in zip(numbers, want, strict=True)):
         return "these are percentages; give probabilities between 0 and 1"
-    for (label, got), (_, right) in zip(pairs, want, strict=True):
-        if abs(got - right) > 1e-4:
-            return (f"the probability of {label!r} should be {right:.4f}, not {got:.4f}: divide "
-                    "exp(logit) by the sum of exp over all 1000 classes")
+    for (label, number), (_, right) in zip(pairs, want, strict=True):
+        if not _near(number, right):
+            return (f"the probability of {label!r} is not the one in `second_probabilities`: "
+                    "read each number from that vector")
     return None
 
 
 top3_by_hand = Exercise(
     "Top 3 by hand",
-    ("coffee_top3",),
+    ("second_probabilities", "second_top3"),
     _check_top3,
-    "Preprocess the `coffee` photo as in the lesson, take the model's 1000 logits, apply your "
-    "softmax, then `torch.sort(..., descending=True)` (or `topk`) and look up the labels in "
-    "`classifier.categories`.",
+    "Preprocess `second_image` with your `my_preprocess`, run `model`, apply `my_softmax` to its "
+    "1000 logits (that is `second_probabilities`), then `torch.argsort(..., descending=True)` and "
+    "look up the first three indices in `classifier.categories`.",
     """
-    coffee_logits = classifier.model(classifier.preprocess(load_image("coffee")))[0]
-    coffee_probabilities = my_softmax(coffee_logits)
-    order = torch.argsort(coffee_probabilities, descending=True)[:3]
-    coffee_top3 = [(classifier.categories[i], float(coffee_probabilities[i])) for i in order]
+    second_logits = model(my_preprocess(second_image).unsqueeze(0))[0]
+    second_probabilities = my_softmax(second_logits)
+    order = torch.argsort(second_probabilities, descending=True)[:3]
+    second_top3 = [(classifier.categories[i], float(second_probabilities[i])) for i in order]
     """,
+    context=("classifier", "image", "second_image"),
 )
 
 
@@ -215,60 +344,63 @@ top3_by_hand = Exercise(
 # 3. A mirrored photo
 
 
-@cache
-def _flip_truth() -> tuple[int, float, float, float, float]:
-    """Chelsea's top class; its probability on the photo, mirrored, upside down; and the
-    probability of the mirrored photo's own top class."""
-    classifier = _classifier()
-    photo = load_image("chelsea")
-
-    def probabilities(picture: Image.Image) -> torch.Tensor:
-        return classifier.logits(classifier.preprocess(picture))[0].softmax(0)
-
-    original = probabilities(photo)
+def _check_flip(flip_label: Any, mirrored_probabilities: Any, flip_probability: Any, *,
+                classifier: Classifier, image: Any) -> str | None:
+    categories = classifier.categories
+    original = _softmax(classifier, classifier.preprocess(image))
     top = int(original.argmax())
-    mirrored = probabilities(ImageOps.mirror(photo))
-    upside_down = probabilities(ImageOps.flip(photo))
-    return (top, float(original[top]), float(mirrored[top]), float(upside_down[top]),
-            float(mirrored.max()))
-
-
-def _check_flip(flip_label: Any, flip_probability: Any) -> str | None:
-    top, original, mirrored, upside_down, mirror_best = _flip_truth()
-    categories = _classifier().categories
     expect(isinstance(flip_label, str), "`flip_label` should be a class name (a string)")
     if flip_label != categories[top]:
         return (f"{flip_label!r} is not the top class of the original photo; that is "
-                f"{categories[top]!r}")
-    expect(isinstance(flip_probability, (float, int, torch.Tensor)),
+                f"{categories[top]!r} (section 4's `predictions[0]`)")
+    got = _vector(mirrored_probabilities, "mirrored_probabilities", len(categories))
+    suspects = {
+        "`mirrored_probabilities` is the original photo's softmax; mirror the photo first "
+        "(ImageOps.mirror)": lambda: original,
+        "that photo was turned upside down (a vertical flip, ImageOps.flip); a mirror swaps left "
+        "and right: ImageOps.mirror":
+            lambda: _softmax(classifier, classifier.preprocess(ImageOps.flip(image))),
+    }
+    suspects.update(_preprocessing_suspects(classifier, ImageOps.mirror(image),
+                                            "the mirrored photo"))
+    reason = _which_vector(got, classifier.preprocess(ImageOps.mirror(image)), classifier,
+                           suspects, "mirrored_probabilities")
+    if reason:
+        return reason
+    expect(isinstance(flip_probability, (float, int, torch.Tensor))
+           and not isinstance(flip_probability, bool)
+           and (not isinstance(flip_probability, torch.Tensor) or flip_probability.numel() == 1),
            "`flip_probability` should be a number")
-    got = float(flip_probability)
-    expect(0.0 <= got <= 1.0, f"{got} is not a probability between 0 and 1")
-    if abs(got - mirrored) <= 1e-4:
+    number = float(flip_probability)
+    right = float(got[top])
+    if _near(number, right):
         return None
-    if abs(got - original) <= 1e-4:
-        return "that is its probability on the original photo; mirror the photo first"
-    if abs(got - upside_down) <= 1e-4:
-        return ("that photo was turned upside down (a vertical flip); a horizontal flip swaps "
-                "left and right: ImageOps.mirror")
-    if abs(got - mirror_best) <= 1e-4:
+    if _near(number, 100 * right):
+        return "that is a percentage; give a probability between 0 and 1"
+    expect(0.0 <= number <= 1.0, f"{number} is not a probability between 0 and 1")
+    if _near(number, float(original[top])):
+        return "that is its probability on the original photo; read it from the mirrored one"
+    if int(got.argmax()) != top and _near(number, float(got.max())):
         return (f"that is the mirrored photo's own top class; the exercise asks for the "
                 f"probability of {categories[top]!r}")
-    return f"that is not the probability of {categories[top]!r} on the mirrored photo"
+    return (f"that is not the entry of {categories[top]!r} in `mirrored_probabilities` (its "
+            "index is `predictions[0].index`)")
 
 
 flip_probability = Exercise(
-    "A mirrored cat",
-    ("flip_label", "flip_probability"),
+    "A mirrored photo",
+    ("flip_label", "mirrored_probabilities", "flip_probability"),
     _check_flip,
-    "`PIL.ImageOps.mirror(image)` swaps left and right. Preprocess the mirrored photo as in the "
-    "lesson, apply the softmax, and read the entry of the class that was on top before.",
+    "`PIL.ImageOps.mirror(image)` swaps left and right. Preprocess the mirrored photo with "
+    "`my_preprocess`, run `model`, apply `my_softmax` (that is `mirrored_probabilities`), and "
+    "read the entry of the class that was on top before: its index is `predictions[0].index`.",
     """
     flip_label = predictions[0].label
-    mirrored = classifier.preprocess(ImageOps.mirror(image))
-    mirrored_probabilities = my_softmax(classifier.model(mirrored)[0])
-    flip_probability = float(mirrored_probabilities[classifier.class_index(flip_label)])
+    mirrored = my_preprocess(ImageOps.mirror(image)).unsqueeze(0)
+    mirrored_probabilities = my_softmax(model(mirrored)[0])
+    flip_probability = float(mirrored_probabilities[predictions[0].index])
     """,
+    context=("classifier", "image"),
 )
 
 EXERCISES: tuple[Exercise, ...] = (inception_preprocessing, top3_by_hand, flip_probability)
