@@ -100,8 +100,8 @@ test-browser: setup data /usr/bin/chromium student
 	rm -rf test-output/browser $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
 
-# Does each lesson fit Binder (500 MB above imports, 60 CPU-s)? Run All of each lesson from a fresh
-# kernel, one thread (Binder's one CPU), empty caches. Some lessons: make benchmark-lessons LESSONS="00 01"
+# Does each lesson fit Binder (500 MB above imports, 60 CPU-s)? Run All of each lesson from a
+# fresh kernel, one thread (Binder's one CPU), empty caches. Some: make benchmark-lessons LESSONS="00 01"
 LESSONS ?=
 benchmark-lessons: setup data
 	$(BIN)/python benchmarks/lessons.py $(LESSONS)
