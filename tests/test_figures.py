@@ -132,6 +132,17 @@ def _randomization():
             "Grad-CAM": [RandomizationStep(b, 0.8 - 0.1 * i) for i, b in enumerate(blocks)]}
 
 
+def _lightness(name: str) -> np.ndarray:
+    """CIELAB L* of the 256 colours of colormap ``name`` (sRGB, D65)."""
+    from matplotlib import colormaps
+
+    rgb = colormaps[name](np.linspace(0, 1, 256))[:, :3]
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    y = linear @ np.array([0.2126, 0.7152, 0.0722])
+    f = np.where(y > (6 / 29) ** 3, np.cbrt(y), y / (3 * (6 / 29) ** 2) + 4 / 29)
+    return 116 * f - 16
+
+
 def _scenes():
     from xai_tutorial.evaluation import make_scene
 
@@ -149,6 +160,10 @@ CASES: dict[str, list[Callable[..., Figure]]] = {
         lambda fx: cam_view.plot_overlays(
             PHOTO, dict(zip(["a", "b", "c"], _maps(*[(7, 10)] * 3), strict=True)),
             scale="shared", columns=2),
+    ],
+    "cam_view.plot_colormap_comparison": [
+        lambda fx: cam_view.plot_colormap_comparison(
+            PHOTO, _maps((7, 10))[0], {name: _lightness(name) for name in ("jet", "magma")}),
     ],
     "classification_view.plot_predictions": [
         lambda fx: classification_view.plot_predictions(_predictions()),
