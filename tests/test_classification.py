@@ -240,3 +240,16 @@ def test_logits_take_a_batch_predict_one_image(tiny):
         tiny.predict(batch, k=1)
     with pytest.raises(InputError, match=r"expected a \(N, 3, H, W\) tensor"):
         tiny.logits(torch.zeros(4, 1, 5, 7))
+
+
+def test_lesson_figures_use_no_font_below_7_points(tiny):
+    """Saved at 100 dpi, 7 pt is about 10 px: every label of lesson 01's figures is readable."""
+    from matplotlib.text import Text
+
+    from xai_tutorial.classification_view import plot_predictions, plot_steps
+
+    picture = Image.new("RGB", (30, 20), (200, 100, 50))
+    for figure in (plot_predictions(tiny.predict(picture, k=3)), plot_steps(tiny, picture)):
+        figure.canvas.draw()
+        sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_text()]
+        assert sizes and min(sizes) >= 7, sizes
