@@ -20,6 +20,7 @@ from xai_tutorial.cam import (
 )
 from xai_tutorial.cam_view import save_cam
 from xai_tutorial.heatmap_view import (
+    DEFAULT_CMAP,
     blend,
     colorize,
     heatmap_overlay,
@@ -179,11 +180,37 @@ def test_heatmap_overlay_runs_the_whole_chain():
     weak = torch.tensor([[0.0, 0.0], [0.0, 1.0]])
     shared_heat, _ = heatmap_overlay(picture, weak, scale="shared",
                                      reference=torch.tensor([0.0, 8.0]))
-    assert np.array_equal(shared_heat, colorize(upsample(weak / 8, (20, 40)), "jet"))
+    # the default colormap is the package's perceptually uniform one, not the tutorial's jet
+    assert np.array_equal(shared_heat, colorize(upsample(weak / 8, (20, 40)), DEFAULT_CMAP))
     for options, words in [({"alpha": 2}, "alpha"), ({"scale": "log"}, "scale"),
                            ({"cmap": "nope"}, "colormap")]:
         with pytest.raises(InputError, match=words):
             heatmap_overlay(picture, raw, **options)
+
+
+def test_every_default_colormap_is_magma_never_a_rainbow(tmp_path):
+    """The chain, the figures, the colour bars and the files default to ``DEFAULT_CMAP``; jet
+    stays available when asked for."""
+    import inspect
+
+    from xai_tutorial import cam_view, heatmap_view
+
+    assert DEFAULT_CMAP == "magma"
+    for function in (cam_view.plot_raw_map, cam_view.plot_overlays, heatmap_view.add_colorbar,
+                     colorize):
+        default = inspect.signature(function).parameters["cmap"].default
+        assert default == DEFAULT_CMAP, function.__name__
+    picture = Image.new("RGB", (40, 20), (200, 100, 0))
+    raw = torch.tensor([[0.0, 1.0], [2.0, 8.0]])
+    heat, _ = heatmap_overlay(picture, raw)
+    assert np.array_equal(heat, colorize(upsample(scale_maps(raw), (20, 40)), "magma"))
+    paths = save_cam(picture, raw, tmp_path)
+    assert np.abs(np.asarray(Image.open(paths[0])).astype(int) - heat).mean() < 4  # a JPEG
+    jet, _ = heatmap_overlay(picture, raw, cmap="jet")
+    assert not np.array_equal(jet, heat)
+    figure = cam_view.plot_overlays(picture, {"a": raw})
+    assert figure.axes[0].images[0].get_array()[0, 0].tolist() == list(
+        blend(np.asarray(picture), heat, 0.5)[0, 0])
 
 
 def test_save_cam_writes_both_files_at_image_size(tmp_path):

@@ -1,77 +1,129 @@
 """Lesson 02's exercises: right answers pass, wrong ones fail with their reason, missing ones are
 "not attempted". Answers are built as a learner would: a forward hook removed in `finally`, one
-einsum, the tutorial's `.T` reproduced with `permute`."""
+einsum, the tutorial's `.T` reproduced with `permute`.
+
+The checkers follow the lesson's own objects (``classifier``, ``image``, ``scene`` in the
+namespace): the right answer for another model and photo passes, the bundled model's answer is
+then wrong, and exercise 3's number must follow from the maps it comes with (a guessed 0 fails).
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torchvision
+from PIL import Image
+from torch import nn
 
+from xai_tutorial import Classifier, load_image
 from xai_tutorial import cam_exercises as ex
-from xai_tutorial import load_image
-from xai_tutorial.cam import find_cam_layers, hook_count
+from xai_tutorial.cam import cam_layers, hook_count
 from xai_tutorial.exercises import Outcome
 
-
-def outcome(exercise, **answers):
-    result = exercise.evaluate(answers)
-    return result.outcome, result.line
+SCENE, PHOTO = "cat_and_coffee", "chelsea"  # the lesson's default SCENE and PHOTO
 
 
-def pooled_features(model, layer, x):
-    """The input of ``layer`` during one forward pass, as the lesson writes it by hand."""
-    store = {}
-    handle = model.get_submodule(layer).register_forward_hook(
-        lambda module, inputs, output: store.update(features=inputs[0]))
-    try:
-        with torch.no_grad():
-            logits = model(x)[0]
-    finally:
-        handle.remove()
-    return store["features"][0], logits
+class SmallNet(nn.Module):
+    """conv 3x3 -> ReLU -> GAP -> Linear(8 -> 5), seeded random weights: a CAM-able model that is
+    not the bundled one."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, kernel_size=3, stride=2, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
 
-def photo_features(bundled, image):
-    """``(features, logits, fc)`` of the bundled model for ``image`` (the whole photo)."""
-    pooling, fc_name = find_cam_layers(bundled.model)
-    x = bundled.preprocess(load_image(image), crop=False)
-    features, logits = pooled_features(bundled.model, pooling, x)
-    return features, logits, bundled.model.get_submodule(fc_name)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
 
 
 @pytest.fixture(scope="module")
-def scene(request):
-    features, logits, fc = photo_features(request.getfixturevalue("bundled"), ex.SCENE)
+def small() -> Classifier:
+    torch.manual_seed(3)
+    return Classifier("small", SmallNet().eval(), list("abcde"), resize=24, crop=24)
+
+
+def random_photo(seed: int, size: tuple[int, int]) -> Image.Image:
+    """A photo the series does not ship: noise, ``size`` = (width, height), not square."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def outcome(exercise, context, **answers):
+    result = exercise.evaluate({**context, **answers})
+    return result.outcome, result.line
+
+
+def pooled_features(classifier, picture):
+    """``(features, logits, fc)``: the input of the pooling during one forward pass on the whole
+    ``picture``, as the lesson writes it by hand."""
+    pooling, fc = cam_layers(classifier)
+    x = classifier.preprocess(load_image(picture), crop=False)
+    store = {}
+    handle = classifier.model.get_submodule(pooling).register_forward_hook(
+        lambda module, inputs, output: store.update(features=inputs[0]))
+    try:
+        with torch.no_grad():
+            logits = classifier.model(x)[0]
+    finally:
+        handle.remove()
+    return store["features"][0], logits, fc
+
+
+def second_class_answer(classifier, scene):
+    features, logits, fc = pooled_features(classifier, scene)
     order = logits.argsort(descending=True)
     maps = {int(c): torch.einsum("k,khw->hw", fc.weight[c], features).detach() for c in order[:2]}
-    return int(order[0]), int(order[1]), maps
+    best, second = int(order[0]), int(order[1])
+    cam = maps[second]
+    where = divmod(int(cam.argmax()), cam.shape[1])
+    return best, second, maps, where
+
+
+def tutorial_answer(classifier, picture):
+    features, logits, fc = pooled_features(classifier, picture)
+    weights = fc.weight[int(logits.argmax())].detach()
+    return features, weights, (features.permute(2, 1, 0) * weights).sum(2)
 
 
 # -- exercise 2: the second-best class -------------------------------------------------------------
 
 
-def test_second_class_right_answer_passes(scene):
-    _, second, maps = scene
-    cam = maps[second]
-    where = divmod(int(cam.argmax()), cam.shape[1])
-    answer = dict(second_class_index=second, second_class_map=cam, second_class_peak=where)
-    assert outcome(ex.second_class, **answer)[0] is Outcome.CORRECT
+@pytest.fixture(scope="module")
+def scene_context(request):
+    return {"classifier": request.getfixturevalue("bundled"), "scene": load_image(SCENE)}
+
+
+@pytest.fixture(scope="module")
+def scene(scene_context):
+    return second_class_answer(scene_context["classifier"], scene_context["scene"])
+
+
+def test_second_class_right_answer_passes(scene, scene_context):
+    _, second, maps, where = scene
+    answer = dict(second_class_index=second, second_class_map=maps[second],
+                  second_class_peak=where)
+    assert outcome(ex.second_class, scene_context, **answer)[0] is Outcome.CORRECT
     answer["second_class_index"] = torch.tensor(second)  # an integer tensor is an index too
     answer["second_class_peak"] = list(where)
-    assert outcome(ex.second_class, **answer)[0] is Outcome.CORRECT
+    assert outcome(ex.second_class, scene_context, **answer)[0] is Outcome.CORRECT
 
 
-def test_second_class_wrong_answers_say_why(scene):
-    best, second, maps = scene
+def test_second_class_wrong_answers_say_why(scene, scene_context):
+    best, second, maps, where = scene
     cam = maps[second]
-    where = divmod(int(cam.argmax()), cam.shape[1])
     scaled = (cam - cam.min()) / (cam.max() - cam.min())
     big = torch.nn.functional.interpolate(cam[None, None], scale_factor=4.0)[0, 0]
+    classifier = scene_context["classifier"]
+    order = classifier.logits(classifier.preprocess(scene_context["scene"], crop=False))[0]
+    far = int(order.argsort(descending=True)[7])
     assert where[0] != where[1]
     cases = {
-        "most probable one": (best, cam, where),
-        "not the second most probable": (7, cam, where),
+        "most probable class of the scene": (best, cam, where),
+        "number 8 by probability": (far, cam, where),
+        "is not a class index": (1000, cam, where),
         "class index (an int)": (float(second), cam, where),
         "transposed": (second, cam.T, where),
         "before any upsampling": (second, big, where),
@@ -86,61 +138,116 @@ def test_second_class_wrong_answers_say_why(scene):
         "2-D map": (second, cam[None], where),
     }
     for reason, (index, map_, peak_) in cases.items():
-        result, line = outcome(ex.second_class, second_class_index=index,
+        result, line = outcome(ex.second_class, scene_context, second_class_index=index,
                                second_class_map=map_, second_class_peak=peak_)
         assert result is Outcome.NOT_YET, reason
         assert reason in line, (reason, line)
 
 
-def test_second_class_not_attempted():
-    result, line = outcome(ex.second_class, second_class_index=3)
+def test_second_class_follows_the_lessons_model_and_scene(scene, small):
+    """Another model and another scene: its own right answer passes, the bundled one does not."""
+    context = {"classifier": small, "scene": random_photo(5, (60, 36))}
+    _, second, maps, where = second_class_answer(small, context["scene"])
+    right = dict(second_class_index=second, second_class_map=maps[second],
+                 second_class_peak=where)
+    assert outcome(ex.second_class, context, **right)[0] is Outcome.CORRECT
+    _, bundled_second, bundled_maps, bundled_where = scene
+    result, line = outcome(ex.second_class, context, second_class_index=second,
+                           second_class_map=bundled_maps[bundled_second],
+                           second_class_peak=bundled_where)
+    assert result is Outcome.NOT_YET and "the map is" in line, line
+
+
+def test_second_class_of_the_cropped_scene_is_named(small):
+    """A photo whose centre crop ranks another class second: that answer is told to use the
+    whole scene."""
+    for seed in range(50):
+        picture = random_photo(seed, (72, 24))
+        whole = small.logits(small.preprocess(picture, crop=False))[0].argsort(descending=True)
+        cropped = small.logits(small.preprocess(picture))[0].argsort(descending=True)
+        if int(cropped[1]) not in (int(whole[0]), int(whole[1])):
+            break
+    else:
+        pytest.fail("no photo whose crop changes the second class")
+    result, line = outcome(ex.second_class, {"classifier": small, "scene": picture},
+                           second_class_index=int(cropped[1]), second_class_map=None,
+                           second_class_peak=None)
+    assert result is Outcome.NOT_YET and "centre-cropped scene" in line, line
+
+
+def test_second_class_not_attempted_or_not_checked(scene_context):
+    result, line = outcome(ex.second_class, scene_context, second_class_index=3)
     assert result is Outcome.NOT_ATTEMPTED and "`second_class_map`" in line
+    _, line = outcome(ex.second_class, {}, second_class_index=3, second_class_map=None,
+                      second_class_peak=None)
+    assert "`classifier`, `scene` not defined" in line, line
 
 
 # -- exercise 1: the tutorial's transposition ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def chelsea(request):
-    features, logits, fc = photo_features(request.getfixturevalue("bundled"), ex.PHOTO)
-    return features, fc.weight[int(logits.argmax())].detach()
+def photo_context(request):
+    return {"classifier": request.getfixturevalue("bundled"), "image": load_image(PHOTO)}
 
 
-def test_transposition_right_answer_passes(chelsea):
-    features, weights = chelsea
-    tutorial = (features.permute(2, 1, 0) * weights).sum(2)
-    assert outcome(ex.transposition, tutorial_map=tutorial,
+@pytest.fixture(scope="module")
+def chelsea(photo_context):
+    return tutorial_answer(photo_context["classifier"], photo_context["image"])
+
+
+def test_transposition_right_answer_passes(chelsea, photo_context):
+    tutorial = chelsea[2]
+    assert outcome(ex.transposition, photo_context, tutorial_map=tutorial,
                    identity_catches_it=False)[0] is Outcome.CORRECT
 
 
-def test_transposition_wrong_answers_say_why(chelsea):
-    features, weights = chelsea
-    tutorial = (features.permute(2, 1, 0) * weights).sum(2)
+def test_transposition_wrong_answers_say_why(chelsea, photo_context):
+    features, weights, tutorial = chelsea
     right = torch.einsum("k,khw->hw", weights, features)
     h, w = right.shape
+    fc = cam_layers(photo_context["classifier"])[1]
+    other = (features.permute(2, 1, 0) * fc.weight[7].detach()).sum(2)
+    scaled = (tutorial - tutorial.min()) / (tutorial.max() - tutorial.min())
     cases = {
         "transposing moves values": (tutorial, True),
         "that is the correct map": (right, False),
-        f"is {w}x{h} (columns x rows)": (right + 1, False),
+        f"tutorial's map is {w}x{h} (columns x rows)": (right[:, :h], False),
+        "tutorial's map of class 7": (other, False),
+        "min-max scaled": (scaled, False),
         "not the tutorial's map": (tutorial * 2, False),
         "True or False": (tutorial, "no"),
-        "has shape": (tutorial[None], False),
+        "2-D map": (tutorial[None], False),
     }
     for reason, (map_, caught) in cases.items():
-        result, line = outcome(ex.transposition, tutorial_map=map_, identity_catches_it=caught)
+        result, line = outcome(ex.transposition, photo_context, tutorial_map=map_,
+                               identity_catches_it=caught)
         assert result is Outcome.NOT_YET, reason
         assert reason in line, (reason, line)
 
 
-def test_transposition_not_attempted():
-    assert outcome(ex.transposition)[0] is Outcome.NOT_ATTEMPTED
+def test_transposition_follows_the_lessons_model_and_photo(chelsea, small):
+    context = {"classifier": small, "image": random_photo(7, (50, 30))}
+    tutorial = tutorial_answer(small, context["image"])[2]
+    w, h = tutorial.shape  # (columns, rows): a wide photo's map, transposed
+    assert w > h
+    assert outcome(ex.transposition, context, tutorial_map=tutorial,
+                   identity_catches_it=False)[0] is Outcome.CORRECT
+    result, line = outcome(ex.transposition, context, tutorial_map=chelsea[2],
+                           identity_catches_it=False)
+    assert result is Outcome.NOT_YET and f"{w}x{h} (columns x rows)" in line, line
 
 
-# -- exercise 3: a torchvision ResNet-18 with random weights ---------------------------------------
+def test_transposition_not_attempted(photo_context):
+    assert outcome(ex.transposition, photo_context)[0] is Outcome.NOT_ATTEMPTED
 
 
-def identity_error(layer: str) -> float:
-    """What a learner computes: seeded random ResNet-18, hook the layer's output, einsum."""
+# -- exercise 3: a torchvision ResNet-18 with random weights, on the lesson's photo ----------------
+
+
+def resnet_answer(layer: str, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """What a learner computes: seeded random ResNet-18, hook the layer's output during net(x),
+    one einsum for all classes, the identity's largest error."""
     torch.manual_seed(ex.SEED)
     net = torchvision.models.resnet18(weights=None).eval()
     store = {}
@@ -148,46 +255,99 @@ def identity_error(layer: str) -> float:
         lambda module, inputs, output: store.update(features=output[0]))
     try:
         with torch.no_grad():
-            logits = net(torch.randn(1, 3, 160, 224))[0]
+            logits = net(x)[0]
     finally:
         handle.remove()
     assert hook_count(net) == 0
     cams = torch.einsum("ck,khw->chw", net.fc.weight.detach(), store["features"])
-    return float((cams.mean(dim=(1, 2)) + net.fc.bias.detach() - logits).abs().max())
+    return cams, float((cams.mean(dim=(1, 2)) + net.fc.bias.detach() - logits).abs().max())
 
 
-def test_random_resnet_right_answers_pass():
-    error = identity_error("layer4")
-    assert error < 1e-4
+@pytest.fixture(scope="module")
+def resnet(photo_context):
+    x = photo_context["classifier"].preprocess(photo_context["image"], crop=False)
+    return x, *resnet_answer("layer4", x)
+
+
+def test_random_resnet_right_answers_pass(resnet, photo_context):
+    _, cams, error = resnet
+    assert 0 < error < 1e-4
     for layer in ("layer4", "layer4.1"):  # the block and its last unit give the same tensor
-        answer = dict(random_resnet_layer=layer, random_resnet_identity_error=error)
-        assert outcome(ex.random_resnet, **answer)[0] is Outcome.CORRECT, layer
+        answer = dict(random_resnet_layer=layer, random_resnet_cams=cams,
+                      random_resnet_identity_error=error)
+        assert outcome(ex.random_resnet, photo_context, **answer)[0] is Outcome.CORRECT, layer
+    # the same number computed another way (float64) still follows from the maps
+    answer["random_resnet_identity_error"] = torch.tensor(error * 0.9)
+    assert outcome(ex.random_resnet, photo_context, **answer)[0] is Outcome.CORRECT
 
 
-def test_random_resnet_wrong_answers_say_why():
-    wrong_error = identity_error("layer4.1.conv2")
+def test_random_resnet_guessed_or_copied_numbers_fail(resnet, photo_context):
+    _, cams, error = resnet
+    for guess in (0, 0.0, 1e-4, error * 10):
+        result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
+                               random_resnet_cams=cams, random_resnet_identity_error=guess)
+        assert result is Outcome.NOT_YET, guess
+        assert "does not follow from your random_resnet_cams" in line, line
+    # the issue's guess, with maps that are not the network's: refused for the maps
+    result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
+                           random_resnet_cams=torch.zeros_like(cams),
+                           random_resnet_identity_error=0)
+    assert result is Outcome.NOT_YET and "not the CAMs" in line, line
+    # and without any maps the number alone is not an answer
+    result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
+                           random_resnet_identity_error=0)
+    assert result is Outcome.NOT_ATTEMPTED and "`random_resnet_cams`" in line
+
+
+def test_random_resnet_wrong_answers_say_why(resnet, photo_context):
+    x, cams, error = resnet
+    wrong_cams, wrong_error = resnet_answer("layer4.1.conv2", x)
     assert wrong_error > 1e-2  # the tutorial's layer breaks the identity
+    k, h, w = cams.shape
+    scaled = torch.stack([(m - m.min()) / (m.max() - m.min()) for m in cams])
+    other_input = resnet_answer("layer4", torch.randn(1, 3, 160, 224))[0]
     cases = {
-        "tutorial's layer": ("layer4.1.conv2", wrong_error),
-        "pooling itself": ("avgpool", 0.0),
-        "is not what avgpool averages": ("layer3", 0.0),
-        "no module of that name": ("layer5", 0.0),
-        "layer's name": (4, 0.0),
-        "should be ~1e-6": ("layer4", wrong_error),
-        "not an error size": ("layer4", float("nan")),
-        "should be a number": ("layer4", "small"),
+        "tutorial's layer": ("layer4.1.conv2", wrong_cams, wrong_error),
+        "pooling itself": ("avgpool", cams, 0.0),
+        "is not what avgpool averages": ("layer3", cams, 0.0),
+        "no module of that name": ("layer5", cams, 0.0),
+        "layer's name": (4, cams, 0.0),
+        "maps of all 1000 classes": ("layer4", cams[0], error),
+        "transposed": ("layer4", cams.transpose(1, 2), error),
+        "hook the layer during net(x)": ("layer4", other_input, error),
+        "min-max scaled": ("layer4", scaled, error),
+        "not the CAMs": ("layer4", cams * 2, error),
+        "should be a torch tensor": ("layer4", cams.numpy(), error),
+        "rebuild the logits to float rounding": ("layer4", cams, wrong_error),
+        "not an error size": ("layer4", cams, float("nan")),
+        "should be a number": ("layer4", cams, "small"),
     }
-    for reason, (layer, error) in cases.items():
-        result, line = outcome(ex.random_resnet, random_resnet_layer=layer,
-                               random_resnet_identity_error=error)
+    assert (k, h) != (k, w)
+    for reason, (layer, maps, number) in cases.items():
+        result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer=layer,
+                               random_resnet_cams=maps, random_resnet_identity_error=number)
         assert result is Outcome.NOT_YET, reason
         assert reason in line, (reason, line)
 
 
-def test_random_resnet_checker_leaves_the_global_seed_alone():
+def test_random_resnet_follows_the_lessons_photo(resnet, small):
+    """Exercise 3 runs on the lesson's photo tensor `x`: another classifier's preprocessing and
+    another photo give other maps, and those pass."""
+    context = {"classifier": small, "image": random_photo(11, (96, 64))}
+    x = small.preprocess(context["image"], crop=False)
+    cams, error = resnet_answer("layer4", x)
+    answer = dict(random_resnet_layer="layer4", random_resnet_cams=cams,
+                  random_resnet_identity_error=error)
+    assert outcome(ex.random_resnet, context, **answer)[0] is Outcome.CORRECT
+    answer["random_resnet_cams"], answer["random_resnet_identity_error"] = resnet[1:]
+    assert outcome(ex.random_resnet, context, **answer)[0] is Outcome.NOT_YET
+
+
+def test_random_resnet_checker_leaves_the_global_seed_alone(resnet, photo_context):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ex._random_resnet.cache_clear()
-    ex.random_resnet.evaluate({"random_resnet_layer": "layer4", "random_resnet_identity_error": 0})
+    ex.random_resnet.evaluate({**photo_context, "random_resnet_layer": "layer4",
+                               "random_resnet_cams": resnet[1],
+                               "random_resnet_identity_error": resnet[2]})
     assert torch.equal(torch.rand(3), expected)

@@ -1,11 +1,17 @@
-"""The CAM figures' colour bars read the overlay's colours back as raw CAM values."""
+"""The CAM figures' colour bars read the overlay's colours back as raw CAM values, in the
+package's colormaps, with text legible at the notebooks' 100 dpi; the colormap comparison of
+lesson 02."""
 
 from __future__ import annotations
 
+import matplotlib
+import numpy as np
+import pytest
 import torch
 
-from xai_tutorial import load_image
-from xai_tutorial.cam_view import plot_overlays
+from xai_tutorial import InputError, load_image
+from xai_tutorial.cam_view import plot_colormap_comparison, plot_overlays, plot_raw_map
+from xai_tutorial.heatmap_view import DEFAULT_CMAP, DIVERGING_CMAP, add_colorbar
 
 MAPS = {"a": torch.arange(12.0).reshape(3, 4), "b": -torch.arange(12.0).reshape(3, 4) / 2}
 
@@ -32,3 +38,63 @@ def test_shared_gives_one_bar_for_the_reference_range():
 def test_colorbars_can_be_left_out():
     figure = plot_overlays(load_image("chelsea"), MAPS, colorbar=False)
     assert colorbars(figure) == [] and len(figure.axes) == 2
+
+
+def test_signed_gives_each_map_a_bar_centred_on_zero():
+    bars = colorbars(plot_overlays(load_image("chelsea"), MAPS, scale="signed",
+                                   cmap=DIVERGING_CMAP))
+    assert [ax.get_ylim() for ax in bars] == [(-11.0, 11.0), (-5.5, 5.5)]
+
+
+def test_the_colour_bars_default_to_the_packages_colormap():
+    figure = plot_overlays(load_image("chelsea"), MAPS)
+    assert [bar._colorbar.cmap.name for bar in colorbars(figure)] == [DEFAULT_CMAP] * 2
+    assert plot_raw_map(MAPS["a"]).axes[0].images[0].cmap.name == DEFAULT_CMAP
+
+
+def lightness_of(names):
+    from skimage.color import rgb2lab
+
+    ramp = np.linspace(0, 1, 256)
+    return {n: rgb2lab(matplotlib.colormaps[n](ramp)[:, :3])[:, 0] for n in names}
+
+
+def test_colormap_comparison_shows_each_colormap_and_its_lightness():
+    lightness = lightness_of(["jet", DEFAULT_CMAP])
+    figure = plot_colormap_comparison(load_image("chelsea"), MAPS["a"], lightness)
+    pictures = [ax for ax in figure.axes if ax.images]
+    assert [ax.get_title() for ax in pictures] == [
+        "jet", "jet: lightness L*", DEFAULT_CMAP, f"{DEFAULT_CMAP}: lightness L*"]
+    grey = pictures[3].images[0].get_array()
+    assert grey.shape == (300, 451) and grey.min() >= 0 and grey.max() <= 100
+    curve = next(ax for ax in figure.axes if not ax.images and ax.collections)
+    assert len(curve.collections) == 2 and curve.get_ylim() == (0, 100)
+    with pytest.raises(InputError, match="256 colours"):
+        plot_colormap_comparison(load_image("chelsea"), MAPS["a"], {"jet": np.zeros(10)})
+    with pytest.raises(InputError, match="colormap"):
+        plot_colormap_comparison(load_image("chelsea"), MAPS["a"], {"nope": np.zeros(256)})
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plot_overlays(load_image("chelsea"), MAPS),
+    lambda: plot_overlays(load_image("chelsea"), MAPS, scale="signed", cmap=DIVERGING_CMAP),
+    lambda: plot_raw_map(MAPS["a"]),
+    lambda: plot_colormap_comparison(load_image("chelsea"), MAPS["a"],
+                                     lightness_of(["jet", DEFAULT_CMAP])),
+], ids=["overlays", "signed", "raw", "comparison"])
+def test_no_text_under_7_points(draw):
+    """Saved at 100 dpi (``make notebooks``), 7 pt is 9.7 px: legible."""
+    from test_figures import drawn_texts
+
+    sizes = [points for _, points in drawn_texts(draw(), dpi=100)]
+    assert sizes and min(sizes) >= 7, sorted(set(sizes))
+
+
+def test_a_horizontal_colour_bar_is_legible_too():
+    from matplotlib.figure import Figure
+    from test_figures import drawn_texts
+
+    figure = Figure(figsize=(3, 2))
+    add_colorbar(figure, figure.subplots(), -1.0, 2.0, DIVERGING_CMAP, "contrast",
+                 orientation="horizontal")
+    assert min(points for _, points in drawn_texts(figure, dpi=100)) >= 7
