@@ -280,7 +280,8 @@ def flips(context):
 def test_flip_right_answer_passes_for_the_lessons_own_classifier(config, request):
     context = request.getfixturevalue(config)
     label, top, _, mirrored, _ = flips(context)
-    for number in (float(mirrored[top]), mirrored[top]):  # a 0-d tensor is a number too
+    # a 0-d tensor and a numpy scalar are numbers too
+    for number in (float(mirrored[top]), mirrored[top], np.float32(mirrored[top])):
         result, line = outcome(ex.flip_probability, flip_label=label,
                                mirrored_probabilities=mirrored, flip_probability=number,
                                **context)

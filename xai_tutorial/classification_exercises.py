@@ -28,6 +28,7 @@ Exercises:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -276,12 +277,17 @@ def _pairs(value: Any, name: str) -> list[tuple[str, float]]:
                f"each entry of `{name}` should be a (label, probability) pair, not {item!r}")
         label, probability = item
         expect(isinstance(label, str), f"the label {label!r} should be a class name (a string)")
-        expect(isinstance(probability, (int, float, torch.Tensor)) and not isinstance(
-            probability, bool) and (not isinstance(probability, torch.Tensor)
-                                    or probability.numel() == 1),
+        expect(_is_number(probability),
                f"the probability of {label!r} should be a number, not {probability!r}")
         pairs.append((label, float(probability)))
     return pairs
+
+
+def _is_number(value: Any) -> bool:
+    """A real number: int, float, a numpy scalar or a one-element tensor (not a bool)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _near(a: float, b: float) -> bool:
@@ -367,10 +373,7 @@ def _check_flip(flip_label: Any, mirrored_probabilities: Any, flip_probability: 
                            suspects, "mirrored_probabilities")
     if reason:
         return reason
-    expect(isinstance(flip_probability, (float, int, torch.Tensor))
-           and not isinstance(flip_probability, bool)
-           and (not isinstance(flip_probability, torch.Tensor) or flip_probability.numel() == 1),
-           "`flip_probability` should be a number")
+    expect(_is_number(flip_probability), "`flip_probability` should be a number")
     number = float(flip_probability)
     right = float(got[top])
     if _near(number, right):
