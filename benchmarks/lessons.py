@@ -12,7 +12,8 @@ temporary folder, as ``make test`` and ``make notebooks`` use them) and ``NLTK_D
 CPU time right after; a last one that records the kernel's peak resident memory (VmHWM, the same
 as ``getrusage(RUSAGE_SELF).ru_maxrss``), its resident memory at the end (what it keeps holding
 while idle) and its CPU time (``getrusage``, the kernel and any children it waited for, user +
-system).
+system). A child process's memory is not counted (``import torch`` forks one whose ``ru_maxrss``
+only repeats the kernel's own pages at the fork).
 
 Goals (issue 18, Binder gives a user 2 GB and 1 CPU): at most 500 MB peak above the resident
 memory right after the imports, and at most 60 CPU-seconds for Run All. The CPU seconds judged
@@ -65,8 +66,7 @@ def _xai_benchmark_probe(stage):
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         usage = resource.getrusage(who)
         cpu += usage.ru_utime + usage.ru_stime
-    status.update(stage=stage, cpu=cpu,
-                  children_peak=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    status.update(stage=stage, cpu=cpu)
     print("{mark}" + json.dumps(status))
 '''.replace("{mark}", MARK)
 
