@@ -438,11 +438,14 @@ def test_node_map_figure_and_files(fashion, tmp_path):
     # one colour bar per decision, reading the overlay back as that decision's raw contrast
     _, node_maps = fashion.explain_with_maps(ASSETS[9])
     bars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
-    assert [ax.get_xlabel() for ax in bars] == ["contrast"] * len(node_maps)
+    assert [ax.get_xlabel().split(" (")[0] for ax in bars] == ["contrast"] * len(node_maps)
     for bar, node_map in zip(bars, node_maps, strict=True):
+        # signed maps: the bar is symmetric about 0, +-max|contrast|, with a tick at 0
         low, high = bar.get_xlim()
-        assert abs(low - float(node_map.contrast.min())) < 1e-6
-        assert abs(high - float(node_map.contrast.max())) < 1e-6
+        bound = float(node_map.contrast.abs().max())
+        assert abs(low + bound) < 1e-6 and abs(high - bound) < 1e-6
+        assert 0.0 in [float(t) for t in bar.get_xticks()]
+        assert min(t.get_fontsize() for t in bar.get_xticklabels()) >= 7
     assert not [ax for ax in plot_node_maps(fashion, ASSETS[9], colorbar=False).axes
                 if ax.get_label() == "<colorbar>"]
     paths = save_node_maps(fashion, ASSETS[9], tmp_path / "maps")
@@ -514,3 +517,21 @@ def test_imagenet_hierarchy_reproduces_from_lite0(tmp_path):
         "imagenet", "graph.json").read_text()
     assert (tmp_path / "wnids.txt").read_text() == package_data(
         "imagenet", "wnids.txt").read_text()
+
+
+def test_contrast_overlay_is_centred_on_zero():
+    """White is 0, red the chosen child's side, blue the other (RdBu_r, scale "signed"), whatever
+    the map's own range: a map from -1 to 3 keeps 0 white, not the range's middle."""
+    from xai_tutorial.core.heatmap import DEFAULT_CMAP, DIVERGING_CMAP
+    from xai_tutorial.decision_trees_view import contrast_overlay, overlay_map
+
+    grey = Image.new("RGB", (3, 1), (0, 0, 0))
+    contrast = torch.tensor([[-1.0, 0.0, 3.0]])
+    shown = np.asarray(contrast_overlay(grey, contrast, alpha=1.0)).astype(int)
+    against, zero, evidence = shown[0]
+    assert min(zero) >= 240  # white
+    assert evidence[0] > evidence[2] + 50 and evidence[1] < 40  # dark red
+    assert against[2] > against[0] + 30  # blue, lighter: -1 is a third of max|m| = 3
+    assert DIVERGING_CMAP == "RdBu_r" and DEFAULT_CMAP != "jet"
+    magnitude = np.asarray(overlay_map(grey, contrast, alpha=1.0)).astype(int)
+    assert magnitude[0, 0].sum() < 60  # magma's dark end for the minimum

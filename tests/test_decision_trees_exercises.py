@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,6 +49,18 @@ def test_node_score_by_hand(fashion):
     other = outcome(ex.node_score_by_hand, root_scores_by_hand=w @ pooled + b,
                     fashion_nbdt=fashion, exercise_image=boot)
     assert other.outcome is Outcome.NOT_YET and "`exercise_image`" in other.line
+    features = net.features(x).detach()
+    summed = outcome(ex.node_score_by_hand, root_scores_by_hand=w @ features.sum((2, 3))[0] + b,
+                     **common)
+    assert summed.outcome is Outcome.NOT_YET and "sum pooling" in summed.line, summed.line
+    assert "preprocess" not in summed.line
+    maxed = outcome(ex.node_score_by_hand, root_scores_by_hand=w @ features.amax((2, 3))[0] + b,
+                    **common)
+    assert maxed.outcome is Outcome.NOT_YET and "max pooling" in maxed.line, maxed.line
+    sizes = torch.tensor([float(len(fashion.leaf_indices(k))) for k in kids])
+    rows_summed = outcome(ex.node_score_by_hand, root_scores_by_hand=sizes * (w @ pooled) + b,
+                          **common)
+    assert rows_summed.outcome is Outcome.NOT_YET and "summed" in rows_summed.line
     listed = outcome(ex.node_score_by_hand, root_scores_by_hand=[1.0, 2.0], **common)
     assert listed.outcome is Outcome.NOT_YET and "tensor" in listed.line
     assert outcome(ex.node_score_by_hand, **common).outcome is Outcome.NOT_ATTEMPTED
@@ -89,26 +102,92 @@ def test_wrong_turn(fashion):
     as_tensor = outcome(ex.wrong_turn, wrong_turn_node="clothing",
                         wrong_turn_probability=torch.tensor(turn.probability), **common)
     assert as_tensor.outcome is Outcome.CORRECT, as_tensor.line
-    assert outcome(ex.wrong_turn, wrong_turn_node="clothing", wrong_turn_probability=True,
-                   **common).outcome is Outcome.NOT_YET
+    as_numpy = outcome(ex.wrong_turn, wrong_turn_node="clothing",
+                       wrong_turn_probability=np.float32(turn.probability), **common)
+    assert as_numpy.outcome is Outcome.CORRECT, as_numpy.line
+    boolean = outcome(ex.wrong_turn, wrong_turn_node="clothing", wrong_turn_probability=True,
+                      **common)
+    assert boolean.outcome is Outcome.NOT_YET and "number" in boolean.line
 
 
-def test_untrained_agreement_checker_is_generic(fashion):
+def pairs_of(explainer, images):
+    """What the printed solution computes: (tree's index, network's top-1) per photo."""
+    pairs = []
+    for image in images:
+        explanation, logits = explainer.explain_with_logits(image)
+        pairs.append((explanation.index, int(logits.argmax())))
+    return pairs
+
+
+def test_untrained_agreement_follows_the_lessons_objects(fashion):
+    """The truth is recomputed from the namespace's tree and PHOTOS: here the Fashion tree (which
+    agrees with its network on most pictures), so a right answer is not the ImageNet lesson's."""
     images = sorted((ROOT / "assets" / "fashion").glob("[0-9]-*.png"))
+    pairs = pairs_of(fashion, images)
     agreeing, total = agreement_with_network(fashion, images)
     assert total == 10 and agreeing >= 8
-    common = {"imagenet_nbdt": fashion, "agreement_images": images}
-    assert outcome(ex.untrained_agreement, untrained_agreement=agreeing / total,
-                   **common).outcome is Outcome.CORRECT
-    count = outcome(ex.untrained_agreement, untrained_agreement=agreeing, **common)
+    assert agreeing == sum(a == b for a, b in pairs)
+    common = {"imagenet_nbdt": fashion, "PHOTOS": images}
+
+    def check(**answer):
+        return outcome(ex.untrained_agreement, **answer, **common)
+
+    right = check(agreement_pairs=pairs, untrained_agreement=agreeing / total)
+    assert right.outcome is Outcome.CORRECT, right.line
+    # the 0-d tensors that counting with `== logits.argmax()` gives, and numpy numbers
+    as_tensors = [(torch.tensor(a), torch.tensor(b)) for a, b in pairs]
+    matches = sum(torch.tensor(a) == torch.tensor(b) for a, b in pairs)
+    tensor_answer = check(agreement_pairs=as_tensors, untrained_agreement=matches / total)
+    assert isinstance(matches / total, torch.Tensor)
+    assert tensor_answer.outcome is Outcome.CORRECT, tensor_answer.line
+    numpy_answer = check(agreement_pairs=[(np.int64(a), b) for a, b in pairs],
+                         untrained_agreement=np.float64(agreeing / total))
+    assert numpy_answer.outcome is Outcome.CORRECT, numpy_answer.line
+    # the number alone, or a guessed one, is not enough
+    guessed = outcome(ex.untrained_agreement, untrained_agreement=agreeing / total, **common)
+    assert guessed.outcome is Outcome.NOT_ATTEMPTED and "agreement_pairs" in guessed.line
+    made_up = check(agreement_pairs=[(0, 0)] * total, untrained_agreement=1.0)
+    assert made_up.outcome is Outcome.NOT_YET and "PHOTOS[" in made_up.line
+    count = check(agreement_pairs=pairs, untrained_agreement=agreeing)
     assert count.outcome is Outcome.NOT_YET and "count" in count.line
-    percent = outcome(ex.untrained_agreement, untrained_agreement=100 * agreeing / total,
-                      **common)
+    percent = check(agreement_pairs=pairs, untrained_agreement=100 * agreeing / total)
     assert percent.outcome is Outcome.NOT_YET and "percentage" in percent.line
-    wrong = outcome(ex.untrained_agreement, untrained_agreement=0.123, **common)
-    assert wrong.outcome is Outcome.NOT_YET
-    text = outcome(ex.untrained_agreement, untrained_agreement="half", **common)
+    wrong = check(agreement_pairs=pairs, untrained_agreement=0.123)
+    assert wrong.outcome is Outcome.NOT_YET and f"{agreeing} of {total}" in wrong.line
+    text = check(agreement_pairs=pairs, untrained_agreement="half")
     assert text.outcome is Outcome.NOT_YET and "number" in text.line
+    # wrong pairs say which photo and which index
+    disagreeing = next(i for i, (a, b) in enumerate(pairs) if a == b)
+    off = list(pairs)
+    off[disagreeing] = (pairs[disagreeing][0], (pairs[disagreeing][1] + 1) % 10)
+    bad_top1 = check(agreement_pairs=off, untrained_agreement=agreeing / total)
+    assert bad_top1.outcome is Outcome.NOT_YET and f"PHOTOS[{disagreeing}]" in bad_top1.line
+    assert "top-1" in bad_top1.line
+    short = check(agreement_pairs=pairs[:-1], untrained_agreement=agreeing / total)
+    assert short.outcome is Outcome.NOT_YET and f"({total})" in short.line
+    floats = check(agreement_pairs=[(a + 0.5, b) for a, b in pairs],
+                   untrained_agreement=agreeing / total)
+    assert floats.outcome is Outcome.NOT_YET and "whole numbers" in floats.line
+    missing = outcome(ex.untrained_agreement, agreement_pairs=pairs,
+                      untrained_agreement=agreeing / total, imagenet_nbdt=fashion)
+    assert missing.outcome is Outcome.NOT_ATTEMPTED and "`PHOTOS`" in missing.line
+
+
+def test_untrained_agreement_swapped_pairs_and_zero(fashion):
+    """A right answer of 0 is accepted only with the pairs it follows from; (network, tree)
+    pairs are named as swapped."""
+    images = [MISREAD, "astronaut", "chelsea", "cat_over_coffee"]
+    pairs = pairs_of(fashion, images)
+    disagree = [image for image, (a, b) in zip(images, pairs, strict=True) if a != b]
+    assert len(disagree) >= 2, "the Fashion tree disagrees with its network on a few pictures"
+    common = {"imagenet_nbdt": fashion, "PHOTOS": disagree}
+    only = pairs_of(fashion, disagree)
+    zero = outcome(ex.untrained_agreement, agreement_pairs=only, untrained_agreement=0,
+                   **common)
+    assert zero.outcome is Outcome.CORRECT, zero.line
+    swapped = outcome(ex.untrained_agreement, agreement_pairs=[(b, a) for a, b in only],
+                      untrained_agreement=0, **common)
+    assert swapped.outcome is Outcome.NOT_YET and "(network, tree)" in swapped.line
 
 
 def test_every_exercise_has_hint_and_solution(capsys):
@@ -135,18 +214,24 @@ def test_untrained_agreement_reads_no_endless_images(fashion):
         raise TimeoutError("the checker read an endless iterable")
 
     images = sorted((ROOT / "assets" / "fashion").glob("[0-9]-*.png"))
+    pairs = pairs_of(fashion, images[:3])
     previous = signal.signal(signal.SIGALRM, too_slow)
     signal.alarm(5)
     try:
         for hostile, reason in ((iter(int, 1), "list"), (images * 11, "more than"),
-                                ([], "empty"), ([1, 2], "images"), ("chelsea", "list")):
-            result = outcome(ex.untrained_agreement, untrained_agreement=0.5,
-                             imagenet_nbdt=fashion, agreement_images=hostile)
+                                ([], "empty"), ([1, 2], "photos"), ("chelsea", "list")):
+            result = outcome(ex.untrained_agreement, agreement_pairs=pairs,
+                             untrained_agreement=0.5, imagenet_nbdt=fashion, PHOTOS=hostile)
             assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
+        for hostile in (iter(int, 1), [(1, 2)] * 10**6):
+            result = outcome(ex.untrained_agreement, agreement_pairs=hostile,
+                             untrained_agreement=0.5, imagenet_nbdt=fashion, PHOTOS=images[:3])
+            assert result.outcome is Outcome.NOT_YET, result.line
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     agreeing, total = agreement_with_network(fashion, images[:3])
-    right = outcome(ex.untrained_agreement, untrained_agreement=agreeing / total,
-                    imagenet_nbdt=fashion, agreement_images=tuple(images[:3]))
+    right = outcome(ex.untrained_agreement, agreement_pairs=tuple(pairs),
+                    untrained_agreement=agreeing / total, imagenet_nbdt=fashion,
+                    PHOTOS=tuple(images[:3]))
     assert right.outcome is Outcome.CORRECT, right.line

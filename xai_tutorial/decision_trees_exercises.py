@@ -6,20 +6,52 @@ In notebook 03::
     ex.node_score_by_hand.check()
 
 Each checker computes the reference answer with the package (the source of truth), from the
-objects the notebook already has (``fashion_nbdt``, ``exercise_image``, ...).
+lesson's own objects, passed as the exercise's ``context`` (``fashion_nbdt``, ``exercise_image``,
+``imagenet_nbdt``, ``PHOTOS``, ...): a right answer is right for whatever photos and trees the
+lesson holds. An answer that is a number comes with the object it is computed from (exercise 3's
+per-photo pairs), so a guessed number is not enough.
 """
 
 from __future__ import annotations
 
 import itertools
+import numbers
 import typing
-from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .core.images import ImageSource
-from .decision_trees import NBDTExplainer, agreement_with_network, node_scores
+from .decision_trees import NBDTExplainer, node_scores
+from .decision_trees.lesson import tree_and_network
 from .exercises import Exercise, expect
+
+
+def _number(value: object, name: str) -> float:
+    """``value`` as a float if it is one real number: a Python int or float, a numpy scalar, or
+    a one-element tensor or array (what ``.mean()``, or counting with ``== ....argmax()``,
+    gives); never a bool."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    expect(isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_),
+           f"`{name}` should be a number, not {type(value).__name__}")
+    number = float(value)  # type: ignore[arg-type]
+    expect(bool(np.isfinite(number)), f"`{name}` should be a finite number, not {number}")
+    return number
+
+
+def _index(value: object) -> int | None:
+    """``value`` as a class index if it is a whole number (an int, a numpy integer, a
+    one-element integer tensor such as ``logits.argmax()``), else ``None``."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    elif isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        return None
+    return int(value)
 
 
 def _as_tensor(value: object, name: str) -> torch.Tensor:
@@ -28,28 +60,58 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
     return value.detach().float().flatten()  # type: ignore[union-attr]
 
 
-def _check_node_scores(root_scores_by_hand, fashion_nbdt: NBDTExplainer, exercise_image) -> None:
+def _likely_mistakes(explainer: NBDTExplainer, image: ImageSource) -> dict[str, torch.Tensor]:
+    """The root's scores as common slips would give them, each with the reason to show."""
+    logits, features = explainer.forward(explainer.model_input(image))
+    rows = explainer.node_rows(explainer.root)
+    w, b = rows.weights, rows.biases
+    cells = features.shape[2] * features.shape[3]
+    pooled, peak = features.mean((2, 3))[0], features.amax((2, 3))[0]
+    sizes = torch.tensor([len(explainer.leaf_indices(k)) for k in explainer.children[
+        explainer.root]], dtype=w.dtype)
+    right = w @ pooled + b
+    return {
+        "close: each child's score also adds the mean of its leaves' biases": w @ pooled,
+        "those are probabilities (after the softmax); the exercise asks for the scores before "
+        "it": right.softmax(0),
+        f"that is sum pooling: the features were summed over the {cells} cells instead of "
+        "averaged (global *average* pooling: `net.pool`, or `.mean((2, 3))`)":
+            w @ (cells * pooled) + b,
+        "that is sum pooling without the biases: average the features over their cells "
+        "(`net.pool`) and add each child's mean bias": w @ (cells * pooled),
+        "that is max pooling: the network averages its features over the cells "
+        "(`net.pool`, or `.mean((2, 3))`), it does not take their maximum": w @ peak + b,
+        "the leaves' rows (or biases) were summed, not averaged: use `.mean(0)` over the rows "
+        "of each child's leaves and `.mean()` over their biases":
+            sizes * (w @ pooled + b),
+        "the leaves' rows were summed, not averaged: use `.mean(0)` over the rows of each "
+        "child's leaves": sizes * (w @ pooled) + b,
+    }
+
+
+def _check_node_scores(root_scores_by_hand, *, fashion_nbdt: NBDTExplainer,
+                       exercise_image) -> None:
     ours = _as_tensor(root_scores_by_hand, "root_scores_by_hand")
     rows = node_scores(fashion_nbdt, exercise_image)
     reference = torch.tensor([nbdt for _, _, nbdt in rows])
     expect(ours.numel() == reference.numel(),
            f"the root has {reference.numel()} children, so expect {reference.numel()} scores; "
            f"found {ours.numel()}")
-    biases = fashion_nbdt.node_biases()[fashion_nbdt.root]
-    if torch.allclose(ours + biases, reference, atol=1e-4):
-        expect(False, "close: each child's score also adds the mean of its leaves' biases")
-    if torch.allclose(ours, reference.softmax(0), atol=1e-4):
-        expect(False, "those are probabilities (after the softmax); the exercise asks for the "
-               "scores before it")
-    expect(torch.allclose(ours, reference, atol=1e-4),
-           f"expected about {[round(float(v), 3) for v in reference]} for `exercise_image`; found "
-           f"{[round(float(v), 3) for v in ours]} (did you preprocess `exercise_image`, the ankle "
-           "boot, rather than an earlier `x`?)")
+    expect(bool(torch.isfinite(ours).all()), "`root_scores_by_hand` holds NaN or inf")
+    if torch.allclose(ours, reference, atol=1e-4):
+        return None
+    for reason, slip in _likely_mistakes(fashion_nbdt, exercise_image).items():
+        expect(not torch.allclose(ours, slip.float(), rtol=1e-4, atol=1e-4), reason)
+    expect(False, f"expected about {[round(float(v), 3) for v in reference]} for "
+           f"`exercise_image`; found {[round(float(v), 3) for v in ours]} (did you preprocess "
+           "`exercise_image` rather than an earlier `x`, and average the features with "
+           "`net.pool`?)")
+    return None
 
 
 node_score_by_hand = Exercise(
     name="A node's scores by hand",
-    variables=("root_scores_by_hand", "fashion_nbdt", "exercise_image"),
+    variables=("root_scores_by_hand",),
     checker=_check_node_scores,
     hint_text=(
         "Average the fc rows (and biases) of each root child's leaves, pool the features the "
@@ -57,15 +119,11 @@ node_score_by_hand = Exercise(
         "`fashion_nbdt.leaf_indices(child)` gives a child's class indices."
     ),
     solution_text="""
-        net = fashion_nbdt.network
-        x = fashion_nbdt.preprocess(load_image(exercise_image))
-        pooled = net.pool(net.features(x)).flatten()           # GAP(F): 96 numbers
-        rows, bias = net.fc.weight.detach(), net.fc.bias.detach()
-        kids = fashion_nbdt.children[fashion_nbdt.root]
-        w = torch.stack([rows[fashion_nbdt.leaf_indices(k)].mean(0) for k in kids])
-        b = torch.stack([bias[fashion_nbdt.leaf_indices(k)].mean() for k in kids])
-        root_scores_by_hand = w @ pooled + b
+        g = net.pool(net.features(fashion_nbdt.preprocess(load_image(exercise_image)))).flatten()
+        b_root = torch.stack([biases[index].mean() for index in leaves])
+        root_scores_by_hand = w_root @ g + b_root
     """,
+    context=("fashion_nbdt", "exercise_image"),
 )
 
 
@@ -79,7 +137,7 @@ def _wrong_turn(explainer: NBDTExplainer, image, truth: str) -> tuple[str, float
     raise AssertionError(f"the tree classifies this image correctly as {truth}")
 
 
-def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, fashion_nbdt: NBDTExplainer,
+def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, *, fashion_nbdt: NBDTExplainer,
                       misread_image, misread_truth) -> None:
     node, probability = _wrong_turn(fashion_nbdt, misread_image, misread_truth)
     expect(isinstance(wrong_turn_node, str), "`wrong_turn_node` should be a node's name (str)")
@@ -94,25 +152,19 @@ def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, fashion_nbdt: NBD
            f"at {wrong_turn_node!r} the path still leads towards {misread_truth}; look "
            "further down" if path.index(wrong_turn_node) < path.index(node) else
            f"the path had already left {misread_truth} before {wrong_turn_node!r}")
-    if isinstance(wrong_turn_probability, torch.Tensor) and wrong_turn_probability.numel() == 1:
-        wrong_turn_probability = float(wrong_turn_probability)
-    expect(isinstance(wrong_turn_probability, float | int)
-           and not isinstance(wrong_turn_probability, bool),
-           "`wrong_turn_probability` should be a number")
-    value = float(wrong_turn_probability)
+    value = _number(wrong_turn_probability, "wrong_turn_probability")
     expect(abs(value - 100 * probability) > 1e-2,
            "that looks like a percentage; give a fraction between 0 and 1")
     expect(len(turn.children) != 2 or abs(value - (1 - probability)) > 1e-3,
            f"that is the probability of the other branch at {node!r}; give the one it chose")
     expect(abs(value - probability) < 1e-3,
            f"the probability of the wrong choice at {node!r} is the softmax of that node's "
-           f"scores at the chosen child; found {float(wrong_turn_probability):.4f}")
+           f"scores at the chosen child; found {value:.4f}")
 
 
 wrong_turn = Exercise(
     name="Where the tree went wrong",
-    variables=("wrong_turn_node", "wrong_turn_probability", "fashion_nbdt", "misread_image",
-               "misread_truth"),
+    variables=("wrong_turn_node", "wrong_turn_probability"),
     checker=_check_wrong_turn,
     hint_text=(
         "Walk the node maps in order; the wrong turn is the first node `m` whose chosen child "
@@ -125,64 +177,93 @@ wrong_turn = Exercise(
                 wrong_turn_node, wrong_turn_probability = m.node, m.probability
                 break
     """,
+    context=("fashion_nbdt", "misread_image", "misread_truth"),
 )
 
 
-#: Most images the agreement exercise reads (the lesson uses the 6 sample photos; one forward
-#: pass each), so an endless or huge ``agreement_images`` is refused, not consumed.
+#: Most photos the agreement exercise reads (the lesson uses its ``PHOTOS``, six by default; one
+#: forward pass each), so an endless or huge list is refused, not consumed.
 MAX_AGREEMENT_IMAGES = 100
 
 
-def _agreement_images(agreement_images: object) -> list:
-    """The learner's images as a list, read no further than ``MAX_AGREEMENT_IMAGES + 1``."""
-    expect(isinstance(agreement_images, (list, tuple)),
-           "`agreement_images` should be a list of images (names or paths), not "
-           f"{type(agreement_images).__name__}")
-    images = list(itertools.islice(agreement_images, MAX_AGREEMENT_IMAGES + 1))
+def _photos(photos: object) -> list:
+    """The lesson's ``PHOTOS`` as a list, read no further than ``MAX_AGREEMENT_IMAGES + 1``."""
+    expect(isinstance(photos, list | tuple),
+           f"`PHOTOS` should be a list of photos (names or paths), not {type(photos).__name__}")
+    images = list(itertools.islice(photos, MAX_AGREEMENT_IMAGES + 1))
     expect(len(images) <= MAX_AGREEMENT_IMAGES,
-           f"`agreement_images` has more than {MAX_AGREEMENT_IMAGES} images; the lesson uses "
-           "the sample photos, `list(SAMPLES)`")
-    expect(len(images) > 0, "`agreement_images` is empty; the lesson uses `list(SAMPLES)`")
+           f"`PHOTOS` has more than {MAX_AGREEMENT_IMAGES} photos; the lesson uses a few")
+    expect(len(images) > 0, "`PHOTOS` is empty; set it in the parameters cell")
     kinds = typing.get_args(ImageSource)
     expect(all(isinstance(image, kinds) for image in images),
-           "`agreement_images` should hold images: names of sample photos, paths or PIL images")
+           "`PHOTOS` should hold photos: names of sample photos, paths or PIL images")
     return images
 
 
-def _check_agreement(untrained_agreement, imagenet_nbdt: NBDTExplainer,
-                     agreement_images: Sequence) -> None:
-    images = _agreement_images(agreement_images)
-    agreeing, total = agreement_with_network(imagenet_nbdt, images)
-    expect(isinstance(untrained_agreement, float | int) and not isinstance(
-        untrained_agreement, bool), "`untrained_agreement` should be a number")
-    value, fraction = float(untrained_agreement), agreeing / total
+def _pairs(agreement_pairs: object, count: int) -> list[tuple[int | None, int | None]]:
+    """The learner's pairs as ``(tree, network)`` indices (``None`` where not a whole number)."""
+    expect(isinstance(agreement_pairs, list | tuple),
+           "`agreement_pairs` should be a list with one (tree's index, network's top-1) pair "
+           f"per photo, not {type(agreement_pairs).__name__}")
+    pairs = list(itertools.islice(agreement_pairs, count + 1))
+    expect(len(pairs) == count, f"`agreement_pairs` should hold one pair per photo in "
+           f"`PHOTOS` ({count}); found {len(pairs) if len(pairs) <= count else 'more'}")
+    expect(all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs),
+           "each item of `agreement_pairs` should be a pair: (the tree's class index, the "
+           "network's top-1 index)")
+    read = [(_index(tree), _index(network)) for tree, network in pairs]
+    expect(all(None not in pair for pair in read),
+           "the pairs should hold class indices (whole numbers): `explanation.index` and "
+           "`logits.argmax()`")
+    return read  # type: ignore[return-value]
+
+
+def _check_agreement(agreement_pairs, untrained_agreement, *, imagenet_nbdt: NBDTExplainer,
+                     PHOTOS) -> None:  # noqa: N803 (the lesson's parameter is PHOTOS)
+    photos = _photos(PHOTOS)
+    pairs = _pairs(agreement_pairs, len(photos))
+    truth = tree_and_network(imagenet_nbdt, photos)
+    for number, ((tree, network), (true_tree, true_network)) in enumerate(
+            zip(pairs, truth, strict=True)):
+        where = f"for `PHOTOS[{number}]`"
+        expect(not ((tree, network) == (true_network, true_tree) and tree != network),
+               f"{where} the pair is (network, tree); store (the tree's index, the network's)")
+        expect(tree == true_tree, f"{where} the tree does not predict class {tree}: use "
+               "`explanation.index` of that photo's explanation")
+        expect(network == true_network, f"{where} the network's top-1 is not class "
+               f"{network}: use `logits.argmax()` of that photo's logits")
+    value = _number(untrained_agreement, "untrained_agreement")
+    agreeing = sum(tree == network for tree, network in pairs)
+    fraction = agreeing / len(pairs)
     if abs(value - fraction) < 1e-9:
         return None
-    expect(abs(value - agreeing) > 1e-9,
-           f"that is a count ({agreeing}); divide by the number of images ({total})")
-    expect(abs(value - 100 * fraction) > 1e-6,
+    expect(abs(value - agreeing) > 1e-9 or agreeing == 0,
+           f"that is a count ({agreeing}); divide by the number of photos ({len(pairs)})")
+    expect(abs(value - 100 * fraction) > 1e-6 or fraction == 0,
            "that looks like a percentage; give a fraction between 0 and 1")
-    expect(False, f"expected the fraction of the {total} images on which the tree's prediction "
-           f"is the network's top-1; found {value:.4f}")
+    expect(False, f"your pairs agree on {agreeing} of {len(pairs)} photos, so the fraction is "
+           f"not {value:.4f}: count the pairs whose two indices are equal, divide by "
+           "`len(PHOTOS)`")
     return None
 
 
 untrained_agreement = Exercise(
     name="The untrained ImageNet tree",
-    variables=("untrained_agreement", "imagenet_nbdt", "agreement_images"),
+    variables=("agreement_pairs", "untrained_agreement"),
     checker=_check_agreement,
     hint_text=(
-        "For each image: the network's top-1 is `imagenet_nbdt.network(x).argmax()`, the tree's "
-        "is `imagenet_nbdt.explain(image).index`. Count the matches, divide by the total."
+        "For each photo, `explanation, logits = imagenet_nbdt.explain_with_logits(photo)`: the "
+        "tree's class is `explanation.index`, the network's top-1 `int(logits.argmax())`. "
+        "Append the pair, then count the pairs that agree and divide by the number of photos."
     ),
     solution_text="""
-        matches = 0
-        for image in agreement_images:
-            x = imagenet_nbdt.preprocess(load_image(image))
-            top1 = int(imagenet_nbdt.network(x).argmax())
-            matches += imagenet_nbdt.explain(image).index == top1
-        untrained_agreement = matches / len(agreement_images)
+        agreement_pairs = []
+        for photo in PHOTOS:
+            explanation, logits = imagenet_nbdt.explain_with_logits(photo)
+            agreement_pairs.append((explanation.index, int(logits.argmax())))
+        untrained_agreement = sum(tree == top1 for tree, top1 in agreement_pairs) / len(PHOTOS)
     """,
+    context=("imagenet_nbdt", "PHOTOS"),
 )
 
 #: The lesson's exercises, in notebook order.

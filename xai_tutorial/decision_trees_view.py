@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .core.heatmap import DEFAULT_CMAP, DIVERGING_CMAP, Scale
 from .core.images import ImageSource, load_image
 from .decision_trees import Explanation, NBDTExplainer, NodeMap
 
@@ -23,16 +24,48 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 DPI = 80  # modest: figures are saved in the notebooks
+#: The smallest font these figures use, in points (7 pt is 9.7 px at the notebooks' 100 dpi).
+SMALL_FONT = 7
 
 
 def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
-                cmap: str = "jet") -> Image.Image:
-    """A raw ``(h, w)`` map, min-max scaled, upsampled, coloured and blended over ``picture``
-    (the package's one chain, :func:`xai_tutorial.heatmap_view.overlay`)."""
+                cmap: str = DEFAULT_CMAP, scale: Scale = "minmax") -> Image.Image:
+    """A raw ``(h, w)`` map, scaled, upsampled, coloured and blended over ``picture`` (the
+    package's one chain, :func:`xai_tutorial.heatmap_view.overlay`).
+
+    The defaults suit a magnitude (``DEFAULT_CMAP``, each map min to max); a signed map such as a
+    decision's contrast takes ``cmap=DIVERGING_CMAP, scale="signed"`` (``0.5 + 0.5 m / max|m|``:
+    0 is the map's middle colour, white)."""
     from .heatmap_view import overlay
 
-    return overlay(picture.convert("RGB"), raw.detach().float(), scale="minmax", alpha=alpha,
+    return overlay(picture.convert("RGB"), raw.detach().float(), scale=scale, alpha=alpha,
                    cmap=cmap)
+
+
+def contrast_overlay(picture: Image.Image, contrast: torch.Tensor, alpha: float = 0.5,
+                     cmap: str = DIVERGING_CMAP) -> Image.Image:
+    """A decision's signed contrast map over ``picture``, centred on zero: with the default
+    diverging map, white is 0, red evidence for the chosen child, blue evidence against it."""
+    return overlay_map(picture, contrast, alpha, cmap, scale="signed")
+
+
+def _contrast_colorbar(figure: Figure, ax: Axes, contrast: torch.Tensor, cmap: str) -> None:
+    """A horizontal bar reading the overlay's colours back as raw contrast: symmetric about 0,
+    ``-max|m| .. +max|m|`` (the range :func:`contrast_overlay` scales with), ticks at both ends
+    and at 0, in ``SMALL_FONT``-point type."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from .core.colormaps import colormap
+
+    bound = max(float(contrast.abs().max()), 1e-12)
+    bar = figure.colorbar(ScalarMappable(Normalize(-bound, bound), cmap=colormap(cmap)), ax=ax,
+                          orientation="horizontal", shrink=0.9, fraction=0.06, pad=0.02,
+                          aspect=15)
+    bar.set_ticks([-bound, 0.0, bound])
+    bar.set_ticklabels([f"{-bound:.3g}", "0", f"{bound:.3g}"])
+    bar.ax.tick_params(labelsize=SMALL_FONT)
+    bar.set_label("contrast (red: for, blue: against)", fontsize=SMALL_FONT)
 
 
 def decision_caption(node_map: NodeMap, width: int = 44) -> str:
@@ -52,18 +85,18 @@ def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
 def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
                    explanation: Explanation | None = None,
                    node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
-                   columns: int = 6, colorbar: bool = True, cmap: str = "jet") -> Figure:
+                   columns: int = 6, colorbar: bool = True,
+                   cmap: str = DIVERGING_CMAP) -> Figure:
     """The input, the picture the model sees, then one overlay per decision on the path.
 
     Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
-    other children's), captioned with the decision and its probability. With ``colorbar`` (the
-    default) a bar under each overlay reads its colours back as raw contrast values: above 0 the
-    location adds to the chosen child's score more than to the others' on average, below 0 less.
-    Each map is scaled on its own, so the same colour means different values in different panels.
+    other children's), captioned with the decision and its probability, coloured centred on zero
+    (:func:`contrast_overlay`: white is 0, red for the chosen child, blue against it). With
+    ``colorbar`` (the default) a bar under each overlay, symmetric about 0, reads its colours back
+    as raw contrast values. Each map is scaled by its own ``max |m|``, so the same shade of red
+    means different values in different panels; 0 is white in all of them.
     """
     from matplotlib.figure import Figure
-
-    from .heatmap_view import add_colorbar
 
     picture = load_image(image)  # free for an image load_image returned: decoded once
     x = explainer.model_input(picture)  # preprocessed once, for the maps and the picture
@@ -71,8 +104,9 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
         explanation, node_maps = explainer.explain_with_maps(x)
     seen = _enlarged(explainer.model_picture(x))
     panels = [(picture, "input", None), (seen, "what the model sees", None)]
-    panels += [(overlay_map(seen, m.contrast, alpha, cmap), f"{step}. {decision_caption(m)}",
-                m.contrast) for step, m in enumerate(node_maps, 1)]
+    panels += [(contrast_overlay(seen, m.contrast, alpha, cmap),
+                f"{step}. {decision_caption(m)}", m.contrast)
+               for step, m in enumerate(node_maps, 1)]
     rows = -(-len(panels) // columns)
     cols = min(columns, len(panels))
     figure = Figure(figsize=(2.0 * cols, (3.2 if colorbar else 2.6) * rows + 0.3), dpi=DPI,
@@ -84,8 +118,7 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
         ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
         ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
         if colorbar and raw is not None:
-            add_colorbar(figure, ax, float(raw.min()), float(raw.max()), cmap, "contrast",
-                         orientation="horizontal")
+            _contrast_colorbar(figure, ax, raw, cmap)
     figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
     return figure
 
@@ -94,8 +127,9 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
                    alpha: float = 0.5, node_maps: Sequence[NodeMap] | None = None) -> list[Path]:
     """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
 
-    Each is the decision's contrast map over the picture the model sees. ``node_maps``, if the
-    caller already has them (from ``explain_with_maps``), saves a second forward pass.
+    Each is the decision's contrast map over the picture the model sees, centred on zero
+    (:func:`contrast_overlay`: white 0, red for the branch taken, blue against). ``node_maps``,
+    if the caller already has them (from ``explain_with_maps``), saves a second forward pass.
 
     Returns:
         The paths written, in path order.
@@ -111,7 +145,8 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
     for step, node_map in enumerate(node_maps, 1):
         slug = "".join(c if c.isalnum() else "-" for c in node_map.decision.lower())
         slug = "-".join(part for part in slug.split("-") if part)[:60]
-        pictures[folder / f"{step:02d}-{slug}.png"] = overlay_map(seen, node_map.contrast, alpha)
+        pictures[folder / f"{step:02d}-{slug}.png"] = contrast_overlay(seen, node_map.contrast,
+                                                                       alpha)
     with atomic_paths(*pictures) as partials:
         for shown, partial in zip(pictures.values(), partials, strict=True):
             shown.save(partial, "PNG")

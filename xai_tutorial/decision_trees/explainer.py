@@ -203,6 +203,16 @@ class NBDTExplainer:
             self._checked = True
         return logits, features
 
+    @torch.no_grad()
+    def network_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's ``(N, classes)`` logits for a preprocessed ``(N, C, H, W)`` batch (in
+        eval mode, without gradients).
+
+        Raises:
+            InputError: ``x`` is not such a batch, or the network cannot run on it.
+        """
+        return self._logits(checked_input(x, self.channels, single=False))
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """The network's logits for a checked batch, under ``torch.no_grad()``."""
         with input_errors(x, self.network), eval_mode(self.network):
