@@ -61,6 +61,10 @@ def test_node_score_by_hand(fashion):
     rows_summed = outcome(ex.node_score_by_hand, root_scores_by_hand=sizes * (w @ pooled) + b,
                           **common)
     assert rows_summed.outcome is Outcome.NOT_YET and "summed" in rows_summed.line
+    typed = torch.tensor([round(float(v), 4) for v in w @ pooled + b]) + 3e-5
+    copied = outcome(ex.node_score_by_hand, root_scores_by_hand=typed, **common)
+    assert copied.outcome is Outcome.NOT_YET and "typing" in copied.line, copied.line
+    assert not any(f"{float(v):.2f}" in copied.line for v in w @ pooled + b)  # no answer shown
     listed = outcome(ex.node_score_by_hand, root_scores_by_hand=[1.0, 2.0], **common)
     assert listed.outcome is Outcome.NOT_YET and "tensor" in listed.line
     assert outcome(ex.node_score_by_hand, **common).outcome is Outcome.NOT_ATTEMPTED
@@ -102,6 +106,9 @@ def test_wrong_turn(fashion):
     as_tensor = outcome(ex.wrong_turn, wrong_turn_node="clothing",
                         wrong_turn_probability=torch.tensor(turn.probability), **common)
     assert as_tensor.outcome is Outcome.CORRECT, as_tensor.line
+    typed = outcome(ex.wrong_turn, wrong_turn_node="clothing",
+                    wrong_turn_probability=round(turn.probability, 4) + 5e-5, **common)
+    assert typed.outcome is Outcome.NOT_YET and "typed" in typed.line, typed.line
     as_numpy = outcome(ex.wrong_turn, wrong_turn_node="clothing",
                        wrong_turn_probability=np.float32(turn.probability), **common)
     assert as_numpy.outcome is Outcome.CORRECT, as_numpy.line
