@@ -55,7 +55,7 @@ def test_batches_stay_within_the_pixel_budget(bundled, x):
     finally:
         handle.remove()
     pixels = int(x.shape[2]) * int(x.shape[3])
-    assert max(sizes) * pixels <= ev.OCCLUSION_BATCH_PIXELS and sum(sizes) == 17
+    assert max(sizes) * pixels <= ev.BATCH_PIXELS and sum(sizes) == 17
     small = ev.deletion_curve(bundled, x, MAP, 281, steps=16, batch_size=1)
     np.testing.assert_allclose(big.probabilities, small.probabilities, atol=1e-5)
 

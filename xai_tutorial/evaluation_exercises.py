@@ -5,46 +5,55 @@ In the notebook::
     from xai_tutorial import evaluation_exercises as ex
     ex.inverted_map.check()
 
-The checkers recompute the answers with :mod:`xai_tutorial.evaluation` on the bundled model, the
-same photo and the same settings as the lesson (:data:`PHOTO`, :data:`STEPS`, :data:`SCENES`),
-so the package stays the judge (results are cached, so checking again is instant). The cascade
-exercise reads the lesson's own ``cascade`` (a randomization check costs a forward pass per
-block) and checks the learner's reading of it.
+Every checker recomputes its truth from the lesson's own objects, passed by name from the
+notebook's namespace (:attr:`~xai_tutorial.exercises.Exercise.context`): the ``classifier``, the
+two photos ``image`` and ``second_image``, the ``STEPS`` knob and the generated ``scenes``. So a
+right answer is right for whatever model, photos and knobs the parameters cell names, and a
+grader can pass an instructor's objects instead. The classes are the lesson's: the model's own
+most probable class on ``image``, and on ``second_image`` the most probable other one
+(:func:`lesson_classes`).
+
+Answers that are numbers come with the object they were computed from (a curve, a list of hits),
+so a number copied from the text, or guessed, is not enough.
 """
 
 from __future__ import annotations
 
 import math
-from functools import cache
+from collections.abc import Sequence
 from numbers import Real
 
+import numpy as np
+import torch
+
 from . import evaluation as ev
-from .classification import Classifier, load_classifier
+from .classification import Classifier
 from .exercises import Exercise, expect
 
-#: The lesson's settings, which the exercises use too.
-PHOTO = "coffee"
-ESPRESSO = 967
-STEPS = 8
+#: Below this rank correlation a randomized map no longer "resembles" the original.
 RESEMBLANCE = 0.5
-SCENES = 50
+#: The scene object whose boxes exercise 3 scores (the second photo's).
+SECOND = "second"
+#: Why each wrong statement of exercise 3 is wrong.
+WRONG_STATEMENTS = {
+    "a": ("a is not it: the label only chooses which box scores the map, and a wrong prediction "
+          "is scored like any other; the centre bump does not even read the label. Which "
+          "statement explains why a map that knows nothing can score well?"),
+    "c": ("c is not it: 15 pixels is small next to the scene, and the random maps in the table "
+          "hit far less often with the same tolerance. Which statement explains why the centre "
+          "bump does better than them?"),
+}
 
 
-@cache
-def _classifier() -> Classifier:
-    return load_classifier("efficientnet_lite0")
+def lesson_classes(classifier: Classifier, image: object, second_image: object
+                   ) -> tuple[int, int]:
+    """``(target, second_target)``: the model's most probable class on ``image``, and on
+    ``second_image`` its most probable class other than ``target`` (as the lesson picks them)."""
+    target = ev.top_class(classifier, image)  # type: ignore[arg-type]
+    return target, ev.top_class(classifier, second_image, exclude=[target])  # type: ignore[arg-type]
 
 
-@cache
-def _inverted_deletion_auc() -> tuple[float, float]:
-    classifier = _classifier()
-    x = ev.model_input(classifier, PHOTO)
-    cam_map = ev.cam(classifier, x, ESPRESSO)
-    return (ev.deletion_auc(classifier, x, cam_map, ESPRESSO, steps=STEPS),
-            ev.deletion_auc(classifier, x, -cam_map, ESPRESSO, steps=STEPS))
-
-
-def first_block_below(steps: list[ev.RandomizationStep] | tuple[ev.RandomizationStep, ...],
+def first_block_below(steps: Sequence[ev.RandomizationStep],
                       threshold: float = RESEMBLANCE) -> str | None:
     """The first block of a cascade after which rho is below ``threshold`` (or undefined)."""
     for step in steps:
@@ -54,86 +63,120 @@ def first_block_below(steps: list[ev.RandomizationStep] | tuple[ev.Randomization
 
 
 def _number(value: object, name: str) -> float:
-    expect(isinstance(value, Real) and not isinstance(value, bool),
+    expect(isinstance(value, (Real, np.number)) and not isinstance(value, (bool, np.bool_)),
            f"`{name}` should be a number (a float), not {type(value).__name__}")
     expect(math.isfinite(float(value)), f"`{name}` should be a finite number")  # type: ignore[arg-type]
     return float(value)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. Predict, then measure: the deletion AUC of an inverted map
+# 1. Where the second photo's randomized map stops resembling the original
 
 
-def _check_inverted(inverted_prediction: object, inverted_deletion_auc: object) -> str | None:
-    expect(inverted_prediction in ("higher", "lower", "same"),
-           "`inverted_prediction` should be 'higher', 'lower' or 'same'")
-    value = _number(inverted_deletion_auc, "inverted_deletion_auc")
-    cam_auc, inverted_auc = _inverted_deletion_auc()
-    if abs(value - inverted_auc) > 1e-3:
-        if abs(value - cam_auc) <= 1e-3:
-            return "that is CAM's own deletion AUC: invert the map first (-cup_map)"
-        return (f"{value:.3f} is not the deletion AUC of the inverted map on {PHOTO!r} "
-                f"(steps={STEPS}); use ev.deletion_auc with -cup_map, the espresso CAM of "
-                f"{PHOTO!r} (not the cat's cam_map)")
-    truth = "higher" if inverted_auc > cam_auc else "lower"
-    if inverted_prediction != truth:
-        return (f"your number is right, but the inverted map's AUC is {truth} than CAM's "
-                f"({inverted_auc:.3f} vs {cam_auc:.3f}): look again at what deletion rewards")
-    return None
-
-
-inverted_map = Exercise(
-    "Deletion AUC of an inverted map",
-    ("inverted_prediction", "inverted_deletion_auc"),
-    _check_inverted,
-    "The inverted map -cup_map (the espresso CAM of the coffee photo, not the cat's cam_map) "
-    "removes the *least* important pixels first, so the probability stays up longer. Does a "
-    "slow fall make the area larger or smaller?",
-    f"""
-    inverted_prediction = "higher"
-    inverted_deletion_auc = ev.deletion_auc(classifier, {PHOTO!r}, -cup_map, ESPRESSO,
-                                            steps={STEPS})
-    """,
-)
-
-
-# ----------------------------------------------------------------------------------------------
-# 2. The block after which the randomized map stops resembling the original
-
-
-def _check_block(first_dissimilar_block: object, cascade: object) -> str | None:
-    expect(isinstance(first_dissimilar_block, str),
-           "`first_dissimilar_block` should be a block name, such as '_blocks.15'")
-    expect(isinstance(cascade, (list, tuple)) and bool(cascade)
-           and all(isinstance(s, ev.RandomizationStep) for s in cascade),
-           "`cascade` should be the list ev.randomization_check returned")
-    blocks = [step.block for step in cascade]  # type: ignore[union-attr]
-    expect(first_dissimilar_block in blocks,
-           f"{first_dissimilar_block!r} is not a block of the cascade ({blocks[0]}, "
-           f"{blocks[1] if len(blocks) > 1 else ''}, ...)")
-    answer = first_block_below(cascade)  # type: ignore[arg-type]
-    if first_dissimilar_block != answer:
-        rhos = {step.block: step.rho for step in cascade}  # type: ignore[union-attr]
-        rho = rhos[first_dissimilar_block]
-        if rho is not None and rho >= RESEMBLANCE:
-            return (f"after {first_dissimilar_block!r} rho is {rho:.2f}, not below "
-                    f"{RESEMBLANCE}: the map still resembles the original there")
-        return (f"rho is below {RESEMBLANCE} after {first_dissimilar_block!r}, but it already "
-                "was after an earlier block: walk the cascade from the top (_fc first) and stop "
-                "at the FIRST step whose rho is below it (or undefined)")
+def _check_block(first_dissimilar_block: object, *, classifier: Classifier, image: object,
+                 second_image: object) -> str | None:
+    answer = first_dissimilar_block
+    expect(answer is None or isinstance(answer, str),
+           "`first_dissimilar_block` should be a block name (a str), or None if rho never "
+           f"falls below {RESEMBLANCE}")
+    _, second = lesson_classes(classifier, image, second_image)
+    x = ev.model_input(classifier, second_image)  # type: ignore[arg-type]
+    blocks = ev.cascade_blocks(classifier.model)
+    if answer is None:
+        truth = first_block_below(ev.randomization_check(classifier, x, second))
+        if truth is not None:
+            return (f"rho does fall below {RESEMBLANCE} in the second photo's cascade: walk it "
+                    "from the top and stop at the first step whose rho is below it (or None)")
+        return None
+    expect(answer in blocks, f"{answer!r} is not a block of the cascade (ev.cascade_blocks("
+                             f"classifier.model): {blocks[0]!r}, {blocks[1:2]}, ...)")
+    # the cascade is seeded and runs from the top, so its first k steps are a shorter cascade's
+    steps = ev.randomization_check(classifier, x, second, blocks=blocks[: blocks.index(answer) + 1])
+    truth = first_block_below(steps)
+    if truth is None:
+        return (f"after {answer!r} rho is {steps[-1].rho:.2f}, not below {RESEMBLANCE}: the "
+                "second photo's map still resembles its original there (CAM, batch norm kept, "
+                "the defaults of ev.randomization_check)")
+    if truth != answer:
+        return (f"rho is below {RESEMBLANCE} after {answer!r}, but it already was after an "
+                f"earlier block: walk the cascade from the top ({blocks[0]!r} first) and stop at "
+                "the FIRST step whose rho is below it (or undefined)")
     return None
 
 
 randomized_block = Exercise(
-    "Where the randomized map stops resembling the original",
-    ("first_dissimilar_block", "cascade"),
+    "Where the second photo's randomized map stops resembling the original",
+    ("first_dissimilar_block",),
     _check_block,
-    f"Loop over `cascade` (a list of (block, rho)) from the top and stop at the first rho "
-    f"below {RESEMBLANCE}; a rho of None (constant map) counts as no resemblance.",
-    f"""
-    first_dissimilar_block = next(block for block, rho in cascade
-                                  if rho is None or rho < {RESEMBLANCE})
+    "Run ev.randomization_check(classifier, x_second, second_target) (CAM, batch norm kept), "
+    f"then loop over its (block, rho) from the top and stop at the first rho below {RESEMBLANCE}; "
+    "a rho of None (constant map) counts as no resemblance, and None is the answer if no step "
+    "qualifies.",
+    """
+    second_cascade = ev.randomization_check(classifier, x_second, second_target)
+    first_dissimilar_block = next(
+        (block for block, rho in second_cascade if rho is None or rho < 0.5), None)
     """,
+    context=("classifier", "image", "second_image"),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Predict, then measure: the deletion curve of an inverted map
+
+
+def _same_curve(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0, atol=1e-4))
+
+
+def _check_inverted(inverted_vs_insertion: object, inverted_curve: object, *,
+                    classifier: Classifier, image: object, second_image: object,
+                    STEPS: object) -> str | None:  # noqa: N803 (the lesson's knob, by its name)
+    expect(isinstance(inverted_curve, ev.Curve),
+           "`inverted_curve` should be the Curve that ev.deletion_curve returns, not "
+           f"{type(inverted_curve).__name__}")
+    curve: ev.Curve = inverted_curve  # type: ignore[assignment]
+    expect(curve.kind == "deletion", "that is an insertion curve: measure the inverted map's "
+                                     "*deletion* curve (ev.deletion_curve)")
+    _, second = lesson_classes(classifier, image, second_image)
+    expect(curve.class_index == second,
+           f"the curve follows class {curve.class_index}; follow the second photo's class, "
+           f"second_target ({second}, {classifier.categories[second]!r})")
+    steps = len(curve.probabilities) - 1
+    expect(steps == STEPS, f"the curve has {steps} steps: use steps=STEPS ({STEPS})")
+    x = ev.model_input(classifier, second_image)  # type: ignore[arg-type]
+    cam_map = ev.cam(classifier, x, second)
+    truth = ev.deletion_curve(classifier, x, -cam_map, second, steps=steps)
+    if not _same_curve(np.asarray(curve.probabilities), truth.probabilities):
+        own = ev.deletion_curve(classifier, x, cam_map, second, steps=steps)
+        if _same_curve(np.asarray(curve.probabilities), own.probabilities):
+            return "that is CAM's own deletion curve: invert the map first (-second_map)"
+        return ("this is not the deletion curve of the inverted map on the second photo: use "
+                "-second_map (the CAM of second_target on x_second), second_target and "
+                "steps=STEPS")
+    expect(inverted_vs_insertion in ("higher", "lower", "same"),
+           "`inverted_vs_insertion` should be 'higher', 'lower' or 'same'")
+    if inverted_vs_insertion != "same":
+        return (f"your curve is right, but not '{inverted_vs_insertion}': at step k the inverted "
+                "map has removed the least salient pixels, so the picture keeps exactly the most "
+                "salient ones on the blurred background, which is insertion's picture at step "
+                "STEPS - k. Compare the two AUCs")
+    return None
+
+
+inverted_map = Exercise(
+    "The deletion curve of an inverted map",
+    ("inverted_vs_insertion", "inverted_curve"),
+    _check_inverted,
+    "-second_map ranks the pixels the other way round, so deletion removes the *least* important "
+    "pixels first. After k steps, which pixels of the photo are left, and on what background? "
+    "Which step of CAM's insertion curve shows the same picture?",
+    """
+    inverted_vs_insertion = "same"  # your prediction, written before you measure
+    inverted_curve = ev.deletion_curve(classifier, x_second, -second_map, second_target,
+                                       steps=STEPS)
+    """,
+    context=("classifier", "image", "second_image", "STEPS"),
 )
 
 
@@ -141,49 +184,76 @@ randomized_block = Exercise(
 # 3. A failure of the pointing game: a map that ignores the model scores well
 
 
-@cache
-def _center_hit_rate(target: str, tolerance: float = ev.POINTING_TOLERANCE) -> float:
-    scenes = ev.pointing_scenes(SCENES)
-    bump = ev.center_bump(224, 224)
-    return ev.pointing_game([bump] * len(scenes), [s.boxes[target] for s in scenes],
-                            tolerance=tolerance)
+def _hits(value: object, name: str, count: int) -> list[bool]:
+    """A list of per-scene hits (bools, or 0/1) of length ``count``."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        value = value.tolist()
+    expect(isinstance(value, (list, tuple)),
+           f"`{name}` should be a list with one hit (True or False) per scene, not "
+           f"{type(value).__name__}")
+    expect(len(value) == count,  # type: ignore[arg-type]
+           f"`{name}` has {len(value)} items for {count} scenes: one per scene")  # type: ignore[arg-type]
+    items = list(value)  # type: ignore[arg-type]
+    expect(all(isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer))
+                                                     and v in (0, 1)) for v in items),
+           f"`{name}` should hold True or False per scene (what ev.pointing_hit returns)")
+    return [bool(v) for v in items]
 
 
-def _check_center(center_hit_rate: object, pointing_failure: object) -> str | None:
-    value = _number(center_hit_rate, "center_hit_rate")
-    expected = _center_hit_rate("cup")
-    if abs(value - expected) > 1e-9:
-        if abs(value - _center_hit_rate("cat")) <= 1e-9:
-            return (f"{value:.2f} is the centre baseline's rate for the cat: use the cup's boxes, "
-                    "scene.boxes['cup']")
-        if abs(value - _center_hit_rate("cup", 0.0)) <= 1e-9:
-            return (f"{value:.2f} is the rate with no tolerance: keep the standard 15 pixels "
-                    "(the default of ev.pointing_game)")
-        return (f"{value:.2f} is not the centre baseline's hit rate for the cup on the lesson's "
-                f"{SCENES} scenes: give ev.pointing_game one ev.center_map per scene, the cup's "
-                "boxes and size=(224, 224)")
+def center_hits_of(scenes: Sequence[ev.Scene], target: str = SECOND,
+                   tolerance: float = ev.POINTING_TOLERANCE) -> list[bool]:
+    """The centre baseline's hit on ``target``'s box in each scene (scenes of one size)."""
+    width, height = scenes[0].image.size
+    bump = ev.center_bump(height, width)
+    return [ev.pointing_hit(bump, s.boxes[target], tolerance=tolerance) for s in scenes]
+
+
+def _check_center(center_hits: object, center_hit_rate: object, pointing_failure: object, *,
+                  scenes: object) -> str | None:
+    expect(isinstance(scenes, (list, tuple)) and bool(scenes)
+           and all(isinstance(s, ev.Scene) and SECOND in s.boxes for s in scenes),
+           "`scenes` should be the lesson's list of generated scenes (run its cells above)")
+    hits = _hits(center_hits, "center_hits", len(scenes))  # type: ignore[arg-type]
+    truth = center_hits_of(scenes)  # type: ignore[arg-type]
+    if hits != truth:
+        others = [k for k in scenes[0].boxes if k != SECOND]  # type: ignore[index]
+        if any(hits == center_hits_of(scenes, k) for k in others):  # type: ignore[arg-type]
+            return (f"those are the hits on the other object's boxes: score the second photo's, "
+                    f"scene.boxes[{SECOND!r}]")
+        if hits == center_hits_of(scenes, tolerance=0.0):  # type: ignore[arg-type]
+            return ("those are the hits with no tolerance: keep the standard 15 pixels (the "
+                    "default of ev.pointing_hit)")
+        wrong = sum(a != b for a, b in zip(hits, truth, strict=True))
+        return (f"{wrong} of your {len(hits)} hits are not the centre baseline's: one "
+                f"ev.center_map of a scene, scored with ev.pointing_hit on scene.boxes[{SECOND!r}]")
+    rate = _number(center_hit_rate, "center_hit_rate")
+    if abs(rate - sum(hits) / len(hits)) > 1e-9:
+        return (f"{rate:.4g} is not the fraction of hits in your center_hits "
+                f"({sum(hits)} of {len(hits)})")
     expect(pointing_failure in ("a", "b", "c"), "`pointing_failure` should be 'a', 'b' or 'c'")
     if pointing_failure != "b":
-        return "your rate is right; now pick the statement that explains it (re-read b)"
+        return "your hits and rate are right; " + WRONG_STATEMENTS[pointing_failure]  # type: ignore[index]
     return None
 
 
 pointing_failure = Exercise(
     "A failure case of the pointing game",
-    ("center_hit_rate", "pointing_failure"),
+    ("center_hits", "center_hit_rate", "pointing_failure"),
     _check_center,
-    "ev.center_map(classifier, x, ESPRESSO) gives the same bump for every scene; the boxes are "
-    "scene.boxes['cup']. Then ask what the centre baseline knows about the model (nothing).",
+    "ev.center_map(classifier, scene_batch[:1], second_target) gives the same bump for every "
+    f"scene (they share one size); ev.pointing_hit(bump, scene.boxes[{SECOND!r}]) scores one "
+    "scene. Then ask what the centre baseline knows about the model (nothing).",
     """
-    bump = ev.center_map(classifier, scene_batch[:1], ESPRESSO)
-    center_hit_rate = ev.pointing_game([bump] * len(scenes),
-                                       [scene.boxes["cup"] for scene in scenes], size=(224, 224))
+    bump = ev.center_map(classifier, scene_batch[:1], second_target)
+    center_hits = [ev.pointing_hit(bump, scene.boxes["second"]) for scene in scenes]
+    center_hit_rate = sum(center_hits) / len(center_hits)
     pointing_failure = "b"
     """,
+    context=("scenes",),
 )
 
 #: The lesson's exercises, in the order the notebook asks them (sections 3, 4 and 5).
 EXERCISES: tuple[Exercise, ...] = (randomized_block, inverted_map, pointing_failure)
 
-__all__ = ["EXERCISES", "inverted_map", "pointing_failure", "randomized_block",
-           "first_block_below"]
+__all__ = ["EXERCISES", "RESEMBLANCE", "center_hits_of", "first_block_below", "inverted_map",
+           "lesson_classes", "pointing_failure", "randomized_block"]

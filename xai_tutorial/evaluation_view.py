@@ -1,7 +1,10 @@
 """Figures for lesson 04 (judging saliency maps): maps side by side, curves, the cascade, scenes.
 
 A view module: it draws what :mod:`xai_tutorial.evaluation` computes, and computes nothing of
-its own. Every figure is a ``matplotlib.figure.Figure`` (no pyplot state), at a modest dpi.
+its own. Every figure is a ``matplotlib.figure.Figure`` (no pyplot state), at a modest dpi. Maps
+are drawn in the core's colours: :data:`~xai_tutorial.core.heatmap.DEFAULT_CMAP` (perceptually
+uniform, colour-blind safe) for magnitudes, :data:`~xai_tutorial.core.heatmap.DIVERGING_CMAP`
+centred on 0 for signed maps (``scale="signed"``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from .core.heatmap import DEFAULT_CMAP, DIVERGING_CMAP, Scale
 from .core.images import ImageSource, load_image
 from .core.saliency import SaliencyMap
 from .evaluation import POINTING_TOLERANCE, Curve, RandomizationStep, Scene
@@ -27,14 +31,21 @@ def plot_maps(
     maps: Mapping[str, torch.Tensor | SaliencyMap],
     *,
     alpha: float = 0.5,
-    cmap: str = "jet",
+    cmap: str | None = None,
+    scale: Scale = "minmax",
     columns: int | None = None,
 ) -> Figure:
-    """Each map min-max scaled, upsampled to the picture, coloured and laid over it (the shared
-    chain of :mod:`xai_tutorial.heatmap_view`), with its raw grid size in the title and a colour
-    bar of the scaled values (0 = the map's minimum, 1 = its maximum). A map may be a raw
+    """Each map scaled, upsampled to the picture, coloured and laid over it (the shared chain of
+    :mod:`xai_tutorial.heatmap_view`), with its raw grid size in the title and one colour bar.
+
+    ``scale="minmax"`` (default): each map on its own, 0 = its minimum, 1 = its maximum, in
+    :data:`~xai_tutorial.core.heatmap.DEFAULT_CMAP`. ``scale="signed"`` for signed maps (raw CAM,
+    occlusion's probability drops): ``0.5 + 0.5 m / max |m|``, so 0 is the middle (white) of
+    :data:`~xai_tutorial.core.heatmap.DIVERGING_CMAP`, red for, blue against. A map may be a raw
     ``(h, w)`` tensor or a :class:`~xai_tutorial.core.saliency.SaliencyMap` (its values).
     """
+    signed = scale == "signed"
+    cmap = cmap or (DIVERGING_CMAP if signed else DEFAULT_CMAP)
     picture = load_image(image)
     columns = columns or len(maps)
     rows = -(-len(maps) // columns)
@@ -44,13 +55,18 @@ def plot_maps(
     for ax, (title, given) in zip(axes, maps.items(), strict=False):
         map_ = given.values if isinstance(given, SaliencyMap) else given
         h, w = map_.shape
-        ax.imshow(overlay(picture, map_.detach().float(), alpha=alpha, cmap=cmap))
+        ax.imshow(overlay(picture, map_.detach().float(), alpha=alpha, cmap=cmap, scale=scale))
         ax.set_title(f"{title} ({h}x{w})", fontsize=10)
         ax.axis("off")
     for ax in axes[len(maps):]:
         ax.axis("off")
-    scale = ScalarMappable(norm=Normalize(0, 1), cmap=cmap)
-    figure.colorbar(scale, ax=list(axes), shrink=0.8, label="scaled saliency (0 = min, 1 = max)")
+    if signed:
+        scale_bar = ScalarMappable(norm=Normalize(-1, 1), cmap=cmap)
+        label = "saliency / max |saliency| (0 = white)"
+    else:
+        scale_bar = ScalarMappable(norm=Normalize(0, 1), cmap=cmap)
+        label = "scaled saliency (0 = min, 1 = max)"
+    figure.colorbar(scale_bar, ax=list(axes), shrink=0.8, label=label)
     return figure
 
 

@@ -14,7 +14,8 @@ by name (:func:`~xai_tutorial.core.saliency.saliency_methods`), so
 * :func:`occlusion`: the model-agnostic baseline (Zeiler & Fergus, 2014) from captum's
   ``Occlusion``: slide a grey patch, watch the class probability drop;
 * :func:`edge_map`, :func:`random_map`, :func:`center_map`: "explanations" that ignore the model,
-  kept as controls a good test must tell apart from the real thing.
+  kept as controls a good test must tell apart from the real thing;
+* :func:`top_class`: the class a lesson explains, the model's own most probable one.
 
 A new method is one function and one line, ``register_method("name", function)``; every judge
 then takes it by name. The judges, each with one signature per family:
@@ -26,7 +27,11 @@ then takes it by name. The judges, each with one signature per family:
 * :func:`randomization_check` (Adebayo et al., 2018): ``(classifier, inputs, class_index,
   method=name or function)`` (:mod:`.randomization`);
 * :func:`pointing_game` (Zhang et al., 2016/2018): ``(saliencies, boxes)``, no model needed
-  (:mod:`.pointing`), on generated scenes whose boxes are known (:mod:`.scenes`).
+  (:mod:`.pointing`), on generated scenes whose boxes are known (:mod:`.scenes`: any two
+  pictures, :func:`scene_object`, pasted at seeded places).
+
+Memory: every judge and method runs the network on at most :data:`BATCH_PIXELS` pixels at once
+(two images of 224 x 336), so a lesson's peak memory stays near one small batch's activations.
 
 Inputs are what lesson 02 uses: an image (anything :func:`~xai_tutorial.load_image` takes) is
 preprocessed *without* cropping (:func:`model_input`, ``classifier.preprocess(image,
@@ -54,6 +59,7 @@ from .deletion import (
     saliency_values,
 )
 from .methods import (
+    BATCH_PIXELS,
     MAX_OCCLUSION_PIXELS,
     OCCLUSION_BATCH_PIXELS,
     SaliencyMethod,
@@ -66,6 +72,7 @@ from .methods import (
     occlusion,
     occlusion_passes,
     random_map,
+    top_class,
 )
 from .pointing import MAX_POINTING_PIXELS, POINTING_TOLERANCE, Box, pointing_game, pointing_hit
 from .randomization import (
@@ -77,14 +84,17 @@ from .randomization import (
 from .scenes import (
     CAT_CROP,
     CUP_CROP,
+    SCENE_CROPS,
     Scene,
     batched_cam,
     make_scene,
     pointing_scenes,
     scene_batch,
+    scene_object,
 )
 
 __all__ = [
+    "BATCH_PIXELS",
     "MAX_OCCLUSION_PIXELS",
     "MAX_POINTING_PIXELS",
     "MAX_STEPS",
@@ -92,6 +102,7 @@ __all__ = [
     "CAT_CROP",
     "CUP_CROP",
     "POINTING_TOLERANCE",
+    "SCENE_CROPS",
     "Box",
     "Curve",
     "RandomizationStep",
@@ -127,4 +138,6 @@ __all__ = [
     "saliency_methods",
     "saliency_values",
     "scene_batch",
+    "scene_object",
+    "top_class",
 ]

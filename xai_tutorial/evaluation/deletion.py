@@ -23,7 +23,7 @@ from ..core.hooks import eval_mode, input_errors
 from ..core.images import ImageSource
 from ..core.inputs import check_whole, shown
 from ..core.saliency import SaliencyMap, model_input, saliency_map
-from .methods import OCCLUSION_BATCH_PIXELS
+from .methods import BATCH_PIXELS
 
 __all__ = [
     "MAX_STEPS",
@@ -193,8 +193,8 @@ def _curve(
     height, width = int(x.shape[2]), int(x.shape[3])
     steps = _steps(steps, height, width)
     base = _substrate(substrate, x)
-    # at most OCCLUSION_BATCH_PIXELS pixels per forward pass, whatever batch_size asks
-    batch_size = min(batch_size, max(1, OCCLUSION_BATCH_PIXELS // (height * width)))
+    # at most BATCH_PIXELS pixels per forward pass, whatever batch_size asks
+    batch_size = min(batch_size, max(1, BATCH_PIXELS // (height * width)))
     order = pixel_order(_resolved(classifier, x, saliency, index), (height, width))
     rank = torch.empty_like(order)
     rank[order] = torch.arange(order.numel())
@@ -233,8 +233,8 @@ def deletion_curve(
     them by the substrate (default: the input blurred as in RISE, :func:`blurred`) and records
     the class probability ``p_k = softmax(f(x_k))_c``, in eval mode. A good map makes it fall
     fast. The ``S + 1`` images go through the network in batches of ``batch_size``, and never
-    more than :data:`~xai_tutorial.evaluation.OCCLUSION_BATCH_PIXELS` pixels at once (8 images
-    of 224 x 224), so memory stays bounded however large the picture.
+    more than :data:`~xai_tutorial.evaluation.BATCH_PIXELS` pixels at once (two images of
+    224 x 336), so memory stays bounded however large the picture.
 
     Args:
         classifier: the model and its preprocessing.

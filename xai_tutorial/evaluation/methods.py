@@ -37,6 +37,8 @@ from ..core.inputs import check_batch, check_size_pair, check_whole, is_single, 
 from ..core.saliency import model_input
 
 __all__ = [
+    "BATCH_PIXELS",
+    "OCCLUSION_BATCH_PIXELS",
     "SaliencyMethod",
     "batched_grad_cam",
     "cam",
@@ -48,6 +50,7 @@ __all__ = [
     "occlusion",
     "occlusion_passes",
     "random_map",
+    "top_class",
 ]
 
 #: A saliency method: ``method(classifier, x, class_index, **options) -> (h, w)`` raw map.
@@ -59,6 +62,33 @@ def _checked(classifier: Classifier, inputs: ImageSource | torch.Tensor,
     """``(x, index)``: the checked model input and class (see the module docstring)."""
     index = classifier.class_index(class_index)
     return model_input(classifier, inputs), index
+
+
+def top_class(classifier: Classifier, inputs: ImageSource | torch.Tensor,
+              exclude: object = ()) -> int:
+    """The model's most probable class on the whole picture, ``argmax_c logit_c`` over the classes
+    not in ``exclude`` (indices or class names), as lesson 04 picks the class each map explains.
+
+    One forward pass without gradients, in eval mode, on :func:`~xai_tutorial.core.saliency.
+    model_input` (the uncropped picture every map and metric uses). ``exclude`` lets a second photo
+    get a class of its own when a model (an untrained one, say) ranks every picture alike.
+
+    Raises:
+        InputError: a bad input, an unknown class in ``exclude``, or every class excluded.
+    """
+    x = model_input(classifier, inputs)
+    if exclude is None:
+        given: list[object] = []
+    else:
+        given = [exclude] if is_single(exclude) else list(exclude)  # type: ignore[call-overload]
+    banned = {classifier.class_index(c) for c in given}
+    with eval_mode(classifier.model) as model, torch.no_grad(), input_errors(x, model):
+        logits = model(x)[0].detach().clone()
+    if len(banned) >= logits.numel():
+        raise InputError(f"exclude: all {logits.numel()} classes excluded")
+    if banned:
+        logits[sorted(banned)] = -torch.inf
+    return int(logits.argmax())
 
 
 def cam(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index: object
@@ -198,8 +228,13 @@ def _positive(name: str, value: object) -> int:
     return check_whole(name, value, "must be a positive whole number of pixels")
 
 
-#: Pixels of occluded images run through the network at once (bounds occlusion's memory).
-OCCLUSION_BATCH_PIXELS = 8 * 224 * 224
+#: Pixels run through the network at once by occlusion, deletion/insertion and the scenes' CAM:
+#: two images of 224 x 336 (three of 224 x 224). A forward pass holds about 25 MB of activations
+#: per such image on EfficientNet-Lite0, so a batch stays near 50 MB, where 50 scenes at once
+#: took 1.2 GB (and no less CPU time: larger batches are not faster on one CPU).
+BATCH_PIXELS = 2 * 224 * 336
+#: The same budget, under its first name.
+OCCLUSION_BATCH_PIXELS = BATCH_PIXELS
 #: Most pixels occlusion may run through the network in all (passes x H x W): about 20
 #: CPU-seconds for EfficientNet-Lite0. The notebook's 78 passes at 224 x 336 are 5.9 million; a
 #: 16:1 panorama at the default stride would be 714 million (889 passes), and is refused.
@@ -229,8 +264,8 @@ def occlusion(
     the last one sticks out past the border and is clipped there, so every pixel is covered.
 
     ``batch_size`` occluded images go through the network at once; by default as many as fit
-    in :data:`OCCLUSION_BATCH_PIXELS` (8 images of 224 x 224, at most 32), so memory stays
-    bounded however wide the picture (one image at a time at the 16:1 aspect cap).
+    in :data:`BATCH_PIXELS` (two images of 224 x 336, at most 32), so memory stays bounded
+    however wide the picture (one image at a time at the 16:1 aspect cap).
 
     Returns:
         ``(H, W)`` at the model input's resolution.
@@ -254,7 +289,7 @@ def occlusion(
             "stride or a smaller picture"
         )
     if batch_size is None:
-        batch_size = max(1, min(32, OCCLUSION_BATCH_PIXELS // (height * width)))
+        batch_size = max(1, min(32, BATCH_PIXELS // (height * width)))
     batch_size = _positive("batch_size", batch_size)
     model = classifier.model
 
