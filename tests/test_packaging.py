@@ -43,3 +43,21 @@ def test_binder_files_at_the_root():
     assert "cpuonly" in (ROOT / "environment.yml").read_text() or "cpu" in (
         ROOT / "environment.yml"
     ).read_text()
+
+
+def test_binder_start_gives_kernels_one_thread(tmp_path):
+    """repo2docker runs ``start`` before JupyterLab: kernels inherit one OpenMP thread (Binder's
+    one CPU is a quota torch cannot see), unless the user set their own."""
+    import os
+    import subprocess
+
+    start = ROOT / "start"
+    assert os.access(start, os.X_OK)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    shown = subprocess.run([str(start), "sh", "-c", "echo $OMP_NUM_THREADS $MKL_NUM_THREADS"],
+                           env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert shown == ["1", "1"]
+    env["OMP_NUM_THREADS"] = "4"
+    kept = subprocess.run([str(start), "sh", "-c", "echo $OMP_NUM_THREADS"], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert kept == "4"
