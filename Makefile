@@ -65,7 +65,8 @@ test: setup lint data
 # Re-execute the notebooks in place and save their outputs (after editing a lesson), then strip
 # what churns (widget views' random model ids, widget state, timings, split streams), keep photos
 # as JPEG where that halves them (scripts/strip_notebook.py), and regenerate each MyST twin
-# (notebooks/NN_*.md). One notebook: make notebooks NB=02_class_activation_maps.ipynb
+# (notebooks/NN_*.md) and its committed student copy (student/NN_*.ipynb: what Binder opens).
+# One notebook: make notebooks NB=02_class_activation_maps.ipynb
 # Saved figures are drawn at $(FIGURE_DPI) dpi (figures keep their size in inches, so their text
 # output does not change; a learner's own run draws them at matplotlib's default). At 100 dpi a
 # 6.5 pt font is 9 px tall, so every label of 7 pt or more is legible (tests/test_figures.py reads
@@ -81,6 +82,7 @@ notebooks: setup data
 	  || exit 1; done
 	$(BIN)/python scripts/strip_notebook.py $(addprefix notebooks/,$(notdir $(NB)))
 	$(BIN)/jupytext --to md:myst $(addprefix notebooks/,$(notdir $(NB)))
+	$(BIN)/python scripts/build_student.py --output student $(addprefix notebooks/,$(notdir $(NB)))
 
 # Student copies: solutions become nbgrader's stub, hidden tests go, outputs are cleared.
 # build/student/NN_*.ipynb, with build/assets beside them (the notebooks read ../assets).

@@ -102,8 +102,9 @@ def build(notebooks: list[Path], output: Path, assets: Path | None = ROOT / "ass
         with atomic_path(target) as partial:
             nbformat.write(notebook, partial)
         written.append(target)
-    if assets is not None and assets.is_dir():
-        destination = output.parent / "assets"
+    destination = output.parent / "assets"
+    if assets is not None and assets.is_dir() and destination.resolve() != assets.resolve():
+        # (``--output student`` at the repository's root: the copies already sit beside assets/)
         shutil.rmtree(destination, ignore_errors=True)
         shutil.copytree(assets, destination)
     return written

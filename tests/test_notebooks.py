@@ -400,3 +400,43 @@ def test_student_copy_runs_all_to_the_end(path: Path, students: Path) -> None:
     wrong = [(i, name, value) for i, name, value in errors(student)
              if name != "NotImplementedError" or not tagged(student.cells[i])]
     assert not wrong, f"errors other than the tagged stubs' NotImplementedError: {wrong}"
+
+
+# --- Committed student copies (what Binder opens) ------------------------------------------------
+
+STUDENT = ROOT / "student"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_committed_student_copy_is_a_fresh_build(path: Path, tmp_path: Path) -> None:
+    """``student/NN_*.ipynb`` (the Binder badge's folder, beside ``assets/`` as the lessons expect)
+    is exactly what ``scripts/build_student.py`` makes of the teacher notebook today."""
+    committed = STUDENT / path.name
+    assert committed.is_file(), f"no student/{path.name}: run `make notebooks NB={path.name}`"
+    (fresh,) = script("build_student").build([path], tmp_path / "student", assets=None)
+    assert committed.read_text(encoding="utf-8") == fresh.read_text(encoding="utf-8"), (
+        f"student/{path.name} is stale: run `make notebooks NB={path.name}`")
+
+
+def test_no_student_copy_without_its_notebook() -> None:
+    orphans = [p.name for p in STUDENT.glob("*.ipynb")
+               if not (ROOT / "notebooks" / p.name).exists()]
+    assert not orphans, f"student copies whose notebook is gone: {orphans}"
+
+
+def test_building_into_student_keeps_the_real_assets(tmp_path: Path) -> None:
+    """``--output student`` puts the copies beside the repository's own ``assets/``: the build
+    must not delete and re-copy that folder onto itself."""
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "photo.png").write_bytes(b"keep me")
+    script("build_student").build([fixture_notebook(tmp_path)], tmp_path / "student",
+                                  assets=assets)
+    assert (assets / "photo.png").read_bytes() == b"keep me"
+
+
+def fixture_notebook(tmp_path: Path) -> Path:
+    """The fixture lesson as a notebook in ``tmp_path``."""
+    target = tmp_path / "lesson.ipynb"
+    nbformat.write(jupytext.read(FIXTURE), target)
+    return target
