@@ -4,8 +4,10 @@
 
 Goals (issue 12): a deletion or insertion curve of S steps costs at most 1.2x the time of S
 images through the network in the same batches (the curve needs S + 1 images, plus building the
-masks). Occlusion, the model-agnostic baseline, is reported as a ratio to CAM (one forward pass);
-the passes of every registered saliency method are counted by ``saliency_map``.
+masks; its batches hold at most ``ev.BATCH_PIXELS`` pixels, two images of 224 x 336, so the
+reference runs in batches of that size too). Occlusion, the model-agnostic baseline, is reported
+as a ratio to CAM (one forward pass); the passes of every registered saliency method are counted
+by ``saliency_map``. Lesson 04's Run All as a whole is measured by ``benchmarks/lessons.py``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ def main() -> None:
     classifier = load_classifier("efficientnet_lite0")
     x = ev.model_input(classifier, sample_image("chelsea"))
     saliency = ev.cam(classifier, x, 285)
-    steps, batch = args.steps, args.steps + 1
+    pixels = int(x.shape[2]) * int(x.shape[3])
+    steps = args.steps
+    batch = min(steps + 1, max(1, ev.BATCH_PIXELS // pixels))  # what the curves use
     plain = x.repeat(steps, 1, 1, 1)
 
     def forward_s() -> None:  # S images in the batches the curve uses
