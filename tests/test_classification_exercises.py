@@ -95,10 +95,24 @@ def test_inception_preprocessing_right_answer_passes():
     assert outcome(ex.inception_preprocessing, inception_preprocess=batched)[0] is Outcome.CORRECT
 
 
-def test_inception_preprocessing_the_weights_entry_itself_passes():
+def test_inception_preprocessing_the_weights_entry_itself_is_not_the_exercise():
+    """The one-liner gives the right tensors, but the exercise is to write the four steps: the
+    weights entry's transform, bare or wrapped in a Compose, is 'not yet' with what to do."""
     from torchvision.models import Inception_V3_Weights
 
-    answer = Inception_V3_Weights.IMAGENET1K_V1.transforms()
+    entry = Inception_V3_Weights.IMAGENET1K_V1.transforms()
+    for answer in (entry, transforms.Compose([entry])):
+        result, line = outcome(ex.inception_preprocessing, inception_preprocess=answer)
+        assert result is Outcome.NOT_YET, line
+        assert "write the four steps as a Compose" in line and "in practice" in line, line
+
+
+def test_inception_preprocessing_accepts_the_four_steps_in_other_spellings():
+    """PILToTensor + ConvertImageDtype is the ToTensor step too."""
+    answer = transforms.Compose([transforms.Resize(342), transforms.CenterCrop(299),
+                                 transforms.PILToTensor(),
+                                 transforms.ConvertImageDtype(torch.float32),
+                                 transforms.Normalize(**IMAGENET)])
     assert outcome(ex.inception_preprocessing, inception_preprocess=answer)[0] is Outcome.CORRECT
 
 
@@ -123,7 +137,8 @@ NEAREST = transforms.InterpolationMode.NEAREST
         (transforms.Compose([transforms.ToTensor(), transforms.Resize(342),
                              transforms.CenterCrop(299), transforms.Normalize(**IMAGENET)]),
          "before ToTensor()"),
-        (lambda photo: photo, "torch tensor, not Image"),
+        (transforms.Compose([lambda photo: photo]), "torch tensor, not Image"),
+        (lambda photo: compose()(photo), "not a Compose (it is function): write the four steps"),
         ("Resize(342)", "transform you can call"),
     ],
 )

@@ -455,6 +455,28 @@ def test_node_map_figure_and_files(fashion, tmp_path):
     assert Image.open(paths[0]).size == (224, 224)
 
 
+def test_node_map_figure_draws_the_signed_map_unblended(fashion):
+    """The figure's colours are the bar's: each decision's panel shows its contrast map alone in
+    RdBu_r with scale "signed" (0 white even over Fashion-MNIST's black background, where a 50/50
+    blend would make it grey), with the picture as a black outline over it."""
+    from xai_tutorial.decision_trees_view import contrast_overlay
+
+    figure = plot_node_maps(fashion, ASSETS[9], colorbar=False)
+    _, node_maps = fashion.explain_with_maps(ASSETS[9])
+    panels = [ax for ax in figure.axes if ax.images][2:]
+    assert len(panels) == len(node_maps)
+    for ax, node_map in zip(panels, node_maps, strict=True):
+        shown = np.asarray(ax.images[0].get_array())
+        white = Image.new("RGB", (shown.shape[1], shown.shape[0]), (255, 255, 255))
+        alone = np.asarray(contrast_overlay(white, node_map.contrast, alpha=1.0))
+        np.testing.assert_array_equal(shown, alone)  # the picture does not tint it
+        assert ax.collections, "the picture's outline is drawn over the map"
+    assert (shown.min(axis=2) >= 235).any()  # the last map's cells near 0 are white
+    blended = np.asarray(plot_node_maps(fashion, ASSETS[9], alpha=0.5, colorbar=False,
+                                        outline=False).axes[-1].images[0].get_array())
+    assert blended[0, 0].max() <= shown[0, 0].max() // 2 + 1  # over black: half the colour
+
+
 def test_tree_picture_shows_leaves(fashion):
     figure = plot_tree(fashion, fashion.explain(ASSETS[5]), show_leaves=True)
     texts = " ".join(t.get_text() for t in figure.axes[0].texts).replace("\n", " ")

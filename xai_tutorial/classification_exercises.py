@@ -112,10 +112,49 @@ def _inception_suspects() -> dict[str, Callable]:
     return suspects
 
 
+#: The four steps exercise 1 asks for, by class name (``transforms`` or ``transforms.v2``);
+#: ``PILToTensor``/``ToImage`` (followed by a dtype conversion) count as the ``ToTensor`` step.
+FOUR_STEPS = {"Resize": ("Resize",), "CenterCrop": ("CenterCrop",),
+              "ToTensor": ("ToTensor", "PILToTensor", "ToImage", "ToImageTensor"),
+              "Normalize": ("Normalize",)}
+NOT_FOUR_STEPS = ("write the four steps as a Compose, as you did for my_preprocess; the weights "
+                  "entry's own transform is what you would use in practice")
+
+
+def _steps(transform: Any) -> list[str]:
+    """The class names of ``transform``'s steps (the steps of a nested ``Compose`` flattened)."""
+    inner = getattr(transform, "transforms", None)
+    if type(transform).__name__ == "Compose" and isinstance(inner, Sequence):
+        return [name for step in inner for name in _steps(step)]
+    return [type(transform).__name__]
+
+
+def _missing_steps(inception_preprocess: Any) -> str | None:
+    """Why ``inception_preprocess`` is not a ``transforms.Compose`` of the four steps, or None."""
+    if type(inception_preprocess).__name__ != "Compose":
+        return (f"`inception_preprocess` is not a Compose (it is "
+                f"{type(inception_preprocess).__name__}): " + NOT_FOUR_STEPS)
+    names = _steps(inception_preprocess)
+    missing = [step for step, aliases in FOUR_STEPS.items()
+               if not any(alias in names for alias in aliases)]
+    if missing:
+        return f"its steps are {', '.join(names)}, with no {' or '.join(missing)}: " + (
+            NOT_FOUR_STEPS)
+    return None
+
+
 def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
     expect(callable(inception_preprocess),
            "`inception_preprocess` should be a transform you can call on a photo, "
            "e.g. transforms.Compose([...])")
+    if type(inception_preprocess).__name__ != "Compose":
+        return _missing_steps(inception_preprocess)
+    reason = _check_inception_values(inception_preprocess)
+    return reason if reason is not None else _missing_steps(inception_preprocess)
+
+
+def _check_inception_values(inception_preprocess: Callable) -> str | None:
+    """Why ``inception_preprocess`` does not give the weights entry's tensors, or None."""
     size = INCEPTION_CROP
     for sample in ("chelsea", "cat_over_coffee"):  # a wide photo and a tall one
         photo = load_image(sample)

@@ -180,7 +180,7 @@ wrong_turn = Exercise(
     hint_text=(
         "Walk the node maps in order; the wrong turn is the first node `m` whose chosen child "
         "(`m.children_wnids[m.chosen]`) no longer has the true class among its leaves "
-        "(`fashion_nbdt.leaves(wnid)`). Store `m.node` and `m.probability`."
+        "(`fashion_nbdt.leaves(wnid)`)."
     ),
     solution_text="""
         for m in node_activation_maps(fashion_nbdt, misread_image):

@@ -45,7 +45,9 @@ def overlay_map(picture: Image.Image, raw: torch.Tensor, alpha: float = 0.5,
 def contrast_overlay(picture: Image.Image, contrast: torch.Tensor, alpha: float = 0.5,
                      cmap: str = DIVERGING_CMAP) -> Image.Image:
     """A decision's signed contrast map over ``picture``, centred on zero: with the default
-    diverging map, white is 0, red evidence for the chosen child, blue evidence against it."""
+    diverging map, red is evidence for the chosen child, blue evidence against it, and 0 is the
+    map's white with ``alpha=1`` (the map alone), and white mixed with the picture below 1 (with
+    ``alpha=0.5``, mid-grey over a black background)."""
     return overlay_map(picture, contrast, alpha, cmap, scale="signed")
 
 
@@ -82,19 +84,42 @@ def _enlarged(picture: Image.Image, side: int = 224) -> Image.Image:
     return picture.resize((picture.width * factor, picture.height * factor), Image.NEAREST)
 
 
+def _outline(ax: Axes, picture: Image.Image, shown_size: tuple[int, int], grid: int = 28) -> None:
+    """A thin black contour of ``picture`` (greyed and shrunk to ``grid`` px on its longer side)
+    at the midpoint of its darkest and brightest values, drawn over an image of ``shown_size``:
+    where the object is, without tinting the map's colours."""
+    factor = max(picture.size) / grid
+    small = picture.convert("L")
+    if factor > 1:
+        small = small.resize((max(1, round(picture.width / factor)),
+                              max(1, round(picture.height / factor))), Image.BILINEAR)
+    grey = np.asarray(small, dtype=np.float32)
+    low, high = float(grey.min()), float(grey.max())
+    if high - low < 1.0:
+        return  # a flat picture has no outline
+    rows, cols = grey.shape
+    xs = (np.arange(cols) + 0.5) * shown_size[0] / cols - 0.5
+    ys = (np.arange(rows) + 0.5) * shown_size[1] / rows - 0.5
+    ax.contour(xs, ys, grey, levels=[(low + high) / 2], colors="black", linewidths=0.9)
+
+
 def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
                    explanation: Explanation | None = None,
-                   node_maps: Sequence[NodeMap] | None = None, alpha: float = 0.5,
+                   node_maps: Sequence[NodeMap] | None = None, alpha: float = 1.0,
                    columns: int = 6, colorbar: bool = True,
-                   cmap: str = DIVERGING_CMAP) -> Figure:
-    """The input, the picture the model sees, then one overlay per decision on the path.
+                   cmap: str = DIVERGING_CMAP, outline: bool = True) -> Figure:
+    """The input, the picture the model sees, then one contrast map per decision on the path.
 
-    Each overlay is the decision's contrast map (the chosen child's map minus the mean of the
-    other children's), captioned with the decision and its probability, coloured centred on zero
-    (:func:`contrast_overlay`: white is 0, red for the chosen child, blue against it). With
-    ``colorbar`` (the default) a bar under each overlay, symmetric about 0, reads its colours back
-    as raw contrast values. Each map is scaled by its own ``max |m|``, so the same shade of red
-    means different values in different panels; 0 is white in all of them.
+    Each map is the decision's contrast (the chosen child's map minus the mean of the other
+    children's), captioned with the decision and its probability, coloured centred on zero
+    (:func:`contrast_overlay`, ``scale="signed"``: red for the chosen child, blue against it).
+    By default (``alpha=1``) the map is drawn on its own, not blended with the picture, so its
+    colours are exactly the bar's: 0 is white (a 50/50 blend over a black background would turn
+    it grey). ``outline`` draws the picture the model sees as a thin black contour over each map;
+    ``alpha < 1`` blends the map over the picture instead. With ``colorbar`` (the default) a bar
+    under each map, symmetric about 0, reads its colours back as raw contrast values. Each map is
+    scaled by its own ``max |m|``, so the same shade of red means different values in different
+    panels; 0 is white in all of them.
     """
     from matplotlib.figure import Figure
 
@@ -102,7 +127,8 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
     x = explainer.model_input(picture)  # preprocessed once, for the maps and the picture
     if explanation is None or node_maps is None:
         explanation, node_maps = explainer.explain_with_maps(x)
-    seen = _enlarged(explainer.model_picture(x))
+    model_picture = explainer.model_picture(x)
+    seen = _enlarged(model_picture)
     panels = [(picture, "input", None), (seen, "what the model sees", None)]
     panels += [(contrast_overlay(seen, m.contrast, alpha, cmap),
                 f"{step}. {decision_caption(m)}", m.contrast)
@@ -117,6 +143,8 @@ def plot_node_maps(explainer: NBDTExplainer, image: ImageSource,
     for ax, (shown, title, raw) in zip(axes.flat, panels, strict=False):
         ax.imshow(shown, cmap="gray" if shown.mode == "L" else None)
         ax.set_title("\n".join(textwrap.wrap(title, 28)), fontsize=8)
+        if raw is not None and outline:
+            _outline(ax, model_picture, shown.size)
         if colorbar and raw is not None:
             _contrast_colorbar(figure, ax, raw, cmap)
     figure.suptitle(f"{explainer.name} NBDT: {explanation.prediction}", fontsize=10)
@@ -127,9 +155,10 @@ def save_node_maps(explainer: NBDTExplainer, image: ImageSource, folder: Path,
                    alpha: float = 0.5, node_maps: Sequence[NodeMap] | None = None) -> list[Path]:
     """Write one overlay per decision into ``folder`` (``01-<child>.png``, ...): all or none.
 
-    Each is the decision's contrast map over the picture the model sees, centred on zero
-    (:func:`contrast_overlay`: white 0, red for the branch taken, blue against). ``node_maps``,
-    if the caller already has them (from ``explain_with_maps``), saves a second forward pass.
+    Each is the decision's contrast map blended 50/50 over the picture the model sees, centred
+    on zero (:func:`contrast_overlay`: red for the branch taken, blue against; 0 is white mixed
+    with the picture, mid-grey over a black background). ``node_maps``, if the caller already has
+    them (from ``explain_with_maps``), saves a second forward pass.
 
     Returns:
         The paths written, in path order.
