@@ -11,6 +11,7 @@ from torch import nn
 
 from xai_tutorial import Classifier, InputError
 from xai_tutorial.cam import (
+    cam_layers,
     capture,
     class_activation_maps,
     find_cam_layers,
@@ -400,3 +401,109 @@ def test_a_tensor_of_the_wrong_shape_is_one_clear_error(tiny):
         with pytest.raises(InputError, match=r"expected a \(1, 3, H, W\) tensor"):
             tiny.predict(torch.zeros(shape), k=1)
     assert hook_count(tiny.model) == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# The tutorial's wrong layer (lesson 02's "Bug 1"), on networks where it exists and where not
+
+
+def _googlenet() -> nn.Module:
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
+
+
+def _resnet18() -> nn.Module:
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None).eval()
+
+
+@pytest.mark.parametrize("build, expected", [
+    (_resnet18, "layer4.1.conv2"),  # the 2020 tutorial's own layer
+    (_googlenet, None),  # the last block concatenates four branches: no conv gives 1024 channels
+])
+def test_tutorial_layer_is_the_last_convolution_or_none(build, expected):
+    from xai_tutorial.cam import tutorial_layer
+    from xai_tutorial.core.hooks import spatial_layers
+
+    net = build()
+    x = torch.rand(1, 3, 64, 96)
+    classifier = Classifier("net", net, [str(i) for i in range(1000)], resize=64, crop=64)
+    _, fc = cam_layers(classifier)
+    layer = tutorial_layer(net, spatial_layers(net, x), fc)
+    assert (layer.name if layer else None) == expected
+    if layer:
+        assert layer.channels == fc.in_features and layer.kind == "Conv2d"
+
+
+def test_tutorial_layer_of_a_hand_built_concatenating_net():
+    from xai_tutorial.cam import tutorial_layer
+    from xai_tutorial.core.hooks import spatial_layers
+
+    class Branches(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 2, 1), nn.Conv2d(3, 2, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([self.a(x), self.b(x)], 1)
+
+    net = nn.Sequential(Branches(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    layers = spatial_layers(net, torch.rand(1, 3, 4, 5))
+    assert [layer.name for layer in layers] == ["0.a", "0.b", "0"]
+    assert tutorial_layer(net, layers, net[3]) is None
+    net = nn.Sequential(Branches(), nn.Conv2d(4, 4, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3))
+    layer = tutorial_layer(net, spatial_layers(net, torch.rand(1, 3, 4, 5)), net[4])
+    assert layer is not None and layer.name == "1"
+
+
+def _lesson_cells(start: str, end: str) -> list[str]:
+    """The code cells of lesson 02 between two markers of its text, as the learner runs them."""
+    from pathlib import Path
+
+    import jupytext
+
+    book = jupytext.read(Path(__file__).parents[1] / "notebooks" / "02_class_activation_maps.md")
+    text = list(book.cells)
+    first = next(i for i, cell in enumerate(text) if start in cell.source)
+    last = next(i for i, cell in enumerate(text) if i > first and end in cell.source)
+    return [cell.source for cell in text[first:last] if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("build, shown", [(_googlenet, 0), (_resnet18, 1)],
+                         ids=["googlenet", "resnet18"])
+def test_lessons_bug_1_runs_or_skips_cleanly(build, shown, capsys):
+    """Lesson 02's "Bug 1" cells on a CAM network without the tutorial's layer (GoogLeNet) say
+    why in one sentence and draw nothing, without an error; on ResNet-18 they show the demo."""
+    from xai_tutorial import capture, plot_overlays
+    from xai_tutorial.cam import tutorial_layer
+    from xai_tutorial.core.hooks import spatial_layers
+
+    cells = _lesson_cells("**Bug 1: the wrong layer.**", "**Bug 2: the transposed map.**")
+    assert len(cells) == 3
+    net = build()
+    classifier = Classifier("net", net, [str(i) for i in range(1000)], resize=64, crop=64)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), np.uint8))
+    x = classifier.preprocess(image, crop=False)
+    result = class_activation_maps(classifier, x)
+    c = int(result.logits.argmax())
+    _, fc = cam_layers(classifier)
+    drawn = []
+    namespace = dict(
+        torch=torch, model=net, x=x, fc=fc, image=image, c=c, logits=result.logits,
+        cam=result.maps[c], weights=fc.weight[c], b=fc.bias[c], capture=capture, peak=peak,
+        spatial_layers=spatial_layers, tutorial_layer=tutorial_layer,
+        plot_overlays=plot_overlays, display=drawn.append)
+    with torch.no_grad():
+        for cell in cells:
+            exec(cell, namespace)
+    out = capsys.readouterr().out
+    assert len(drawn) == shown
+    if shown:
+        assert "layer4.1.conv2" in out and "misses the logit by" in out
+    else:
+        assert out.count("\n") == 1 and "concatenates" in out and "1024 channels" in out

@@ -111,6 +111,38 @@ def test_second_class_right_answer_passes(scene, scene_context):
     assert outcome(ex.second_class, scene_context, **answer)[0] is Outcome.CORRECT
 
 
+def test_second_class_takes_indices_and_peaks_as_tensors_and_arrays(scene, scene_context):
+    """What a learner gets from torch or numpy without converting: a 0-d tensor or numpy integer
+    for the index, a 2-element tensor or array (``(m == m.max()).nonzero()[0]``) for the peak."""
+    _, second, maps, where = scene
+    m = maps[second]
+    nonzero = (m == m.max()).nonzero()[0]
+    assert tuple(int(v) for v in nonzero) == where
+    for index, peak_ in [
+        (torch.tensor(second), nonzero),
+        (np.int64(second), nonzero.numpy()),
+        (np.array(second), torch.tensor(where, dtype=torch.int32)),
+        (second, tuple(torch.tensor(v) for v in where)),
+        (second, (m.argmax() // m.shape[1], m.argmax() % m.shape[1])),
+        (torch.tensor([second]), np.array(where)),
+    ]:
+        result, line = outcome(ex.second_class, scene_context, second_class_index=index,
+                               second_class_map=m, second_class_peak=peak_)
+        assert result is Outcome.CORRECT, (type(index), type(peak_), line)
+    for index, peak_, message in [
+        (torch.tensor(float(second)), where, "class index"),
+        (np.float64(second), where, "class index"),
+        (True, where, "class index"),
+        (second, torch.tensor([float(v) for v in where]), "pair of integers"),
+        (second, nonzero[None], "pair of integers"),
+        (second, np.array([*where, 0]), "pair of integers"),
+        (second, where[0], "pair of integers"),
+    ]:
+        result, line = outcome(ex.second_class, scene_context, second_class_index=index,
+                               second_class_map=m, second_class_peak=peak_)
+        assert result is Outcome.NOT_YET and message in line, (index, peak_, line)
+
+
 def test_second_class_wrong_answers_say_why(scene, scene_context):
     best, second, maps, where = scene
     cam = maps[second]

@@ -98,3 +98,36 @@ def test_a_horizontal_colour_bar_is_legible_too():
     add_colorbar(figure, figure.subplots(), -1.0, 2.0, DIVERGING_CMAP, "contrast",
                  orientation="horizontal")
     assert min(points for _, points in drawn_texts(figure, dpi=100)) >= 7
+
+
+def zero_lines(bar_ax):
+    return [line for line in bar_ax.lines if set(line.get_ydata()) == {0.0}]
+
+
+@pytest.mark.parametrize("lo, hi", [(-1.8, 33.1), (-12.9, 33.1), (-0.42, 17.5), (-5.4, 0.71),
+                                    (1.4, 15.7), (-11.0, -2.0)])
+def test_a_vertical_colour_bar_marks_zero_when_the_range_crosses_it(lo, hi):
+    """A CAM is signed: where its range crosses 0 the bar has a tick "0" and a line at 0, so
+    magma's dark end reads as "lowest, maybe against", not "no evidence"."""
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    add_colorbar(figure, figure.subplots(), lo, hi, DEFAULT_CMAP, "raw CAM value")
+    bar = colorbars(figure)[0]
+    ticks = list(bar.get_yticks())
+    assert all(lo <= t <= hi for t in ticks) and len(ticks) >= 2, ticks
+    crosses = lo < 0 < hi
+    assert (0.0 in ticks) == crosses, (lo, hi, ticks)
+    assert len(zero_lines(bar)) == int(crosses)
+
+
+def test_overlay_and_raw_map_bars_mark_zero():
+    bars = colorbars(plot_overlays(load_image("chelsea"), {"signed": MAPS["a"] - 3.0,
+                                                             "positive": MAPS["a"] + 1.0}))
+    assert [0.0 in bar.get_yticks() for bar in bars] == [True, False]
+    assert [len(zero_lines(bar)) for bar in bars] == [1, 0]
+    shared = colorbars(plot_overlays(load_image("chelsea"), MAPS, scale="shared"))[0]
+    assert 0.0 in shared.get_yticks() and len(zero_lines(shared)) == 1
+    raw = colorbars(plot_raw_map(MAPS["b"] + 2.0))[0]
+    assert raw.get_ylim() == (-3.5, 2.0) and 0.0 in raw.get_yticks()
+    assert len(zero_lines(raw)) == 1 and raw.get_ylabel() == "raw CAM value"

@@ -33,6 +33,7 @@ from .classification import Classifier
 from .core.heatmap import SCALES, Scale, peak, scale_maps, upsample
 from .core.hooks import (
     IDENTITY_RTOL,
+    SpatialLayer,
     capture,
     check_identity,
     find_cam_layers,
@@ -59,6 +60,7 @@ __all__ = [
     "hook_count",
     "peak",
     "scale_maps",
+    "tutorial_layer",
     "tutorial_transposed_cam",
     "upsample",
 ]
@@ -263,3 +265,21 @@ def tutorial_transposed_cam(features: torch.Tensor, weight_row: torch.Tensor) ->
     (the picture is merely mirrored along its diagonal); on a non-square one the shape is wrong.
     """
     return (features.permute(2, 1, 0) * weight_row).sum(2)  # what .T does to a 3-D tensor
+
+
+def tutorial_layer(model: nn.Module, layers: Sequence[SpatialLayer], fc: nn.Linear
+                   ) -> SpatialLayer | None:
+    """The layer the 2020 tutorial's mistake hooks, on any network: the last convolution of
+    ``layers`` (``spatial_layers(model, x)``, in execution order), or ``None`` when its output
+    does not have the ``fc.in_features`` channels the pooling averages.
+
+    On ResNet-18 it is ``layer4.1.conv2`` (before ``bn2``, the residual addition and the ReLU),
+    on EfficientNet-Lite0 ``_conv_head``. On GoogLeNet or Inception-v3 it is ``None``: their last
+    block concatenates the outputs of parallel branches, so no single convolution gives the 1024
+    (2048) channels the pooling sees, and the class's weights apply to no convolution's output.
+    """
+    convolutions = [layer for layer in layers
+                    if isinstance(model.get_submodule(layer.name), nn.Conv2d)]
+    if not convolutions or convolutions[-1].channels != fc.in_features:
+        return None
+    return convolutions[-1]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,12 +51,39 @@ def _tensor(value: Any, name: str) -> torch.Tensor:
     return value.detach().float().cpu()
 
 
+def _integer(value: Any) -> int | None:
+    """``value`` as an ``int`` when it is one integer: a Python or numpy integer, or a one-element
+    integer tensor or array (what ``argmax()`` or ``nonzero()`` give); otherwise ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, torch.Tensor):
+        ok = value.numel() == 1 and not value.is_floating_point() and value.dtype != torch.bool
+        return int(value) if ok else None
+    if hasattr(value, "dtype") and getattr(value, "size", 0) == 1:  # numpy integer or array
+        return int(value) if np.issubdtype(value.dtype, np.integer) else None
+    return None
+
+
 def _index(value: Any, name: str) -> int:
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
-        value = int(value)
-    expect(isinstance(value, int) and not isinstance(value, bool),
+    index = _integer(value)
+    expect(index is not None,
            f"`{name}` should be a class index (an int), not {type(value).__name__}")
-    return value
+    return index  # type: ignore[return-value]
+
+
+def _pair(value: Any, name: str) -> tuple[int, int]:
+    """A (row, column) pair from a tuple or list of two integers, or a 2-element integer tensor
+    or array (``(m == m.max()).nonzero()[0]``)."""
+    if isinstance(value, torch.Tensor) or hasattr(value, "dtype"):
+        items = list(value.reshape(-1)) if getattr(value, "ndim", 0) == 1 else []
+    else:
+        items = list(value) if isinstance(value, (tuple, list)) else []
+    pair = [_integer(item) for item in items]
+    expect(len(pair) == 2 and None not in pair,
+           f"`{name}` should be a (row, column) pair of integers")
+    return pair[0], pair[1]  # type: ignore[return-value]
 
 
 def _minmax(map_: torch.Tensor) -> torch.Tensor:
@@ -198,9 +226,7 @@ def _check_second_class(second_class_index: Any, second_class_map: Any, second_c
     reason = _check_second_map(got, result, index, classifier, scene)
     if reason:
         return reason
-    expect(isinstance(second_class_peak, (tuple, list)) and len(second_class_peak) == 2,
-           "`second_class_peak` should be a (row, column) pair")
-    where = tuple(int(v) for v in second_class_peak)
+    where = _pair(second_class_peak, "second_class_peak")
     right = peak(result.maps[index])
     if where == right[::-1] and right[0] != right[1]:
         return f"{where} is (column, row); give (row, column)"
@@ -342,7 +368,7 @@ random_resnet = Exercise(
     handle = net.get_submodule(random_resnet_layer).register_forward_hook(
         lambda module, inputs, output: resnet_store.update(features=output[0]))
     try:
-        resnet_logits = net(x)[0]  # the photo of step 1: not square
+        resnet_logits = net(x)[0]  # the photo of step 1: the whole photo
     finally:
         handle.remove()
     random_resnet_cams = torch.einsum("ck,khw->chw", net.fc.weight, resnet_store["features"])

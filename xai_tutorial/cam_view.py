@@ -38,8 +38,9 @@ def plot_raw_map(map_: torch.Tensor, title: str = "raw CAM", cmap: str = DEFAULT
     h, w = map_.shape
     figure = Figure(figsize=(1.2 + 0.45 * w, 0.6 + 0.45 * h))
     ax = figure.subplots()
-    shown = ax.imshow(map_.detach().cpu().numpy(), cmap=cmap)
-    figure.colorbar(shown, ax=ax)
+    values = map_.detach().cpu().numpy()
+    ax.imshow(values, cmap=cmap)
+    add_colorbar(figure, ax, float(values.min()), float(values.max()), cmap, "raw CAM value")
     ax.set_title(f"{title} ({h}x{w})")
     ax.set_xticks([])
     ax.set_yticks([])

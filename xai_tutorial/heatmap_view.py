@@ -73,13 +73,24 @@ def add_colorbar(figure, axes, lo: float, hi: float, cmap: str = DEFAULT_CMAP,
     from matplotlib.ticker import MaxNLocator
 
     horizontal = orientation == "horizontal"
-    bar = figure.colorbar(ScalarMappable(Normalize(lo, hi), cmap=colormap(cmap)), ax=axes,
+    norm = Normalize(lo, hi)
+    bar = figure.colorbar(ScalarMappable(norm, cmap=colormap(cmap)), ax=axes,
                           orientation=orientation, shrink=0.9,
                           **({"fraction": 0.06, "pad": 0.02, "aspect": 15} if horizontal else {}))
     bar.set_label(label, fontsize=MIN_FONT_PT if horizontal else 8)
     bar.ax.tick_params(labelsize=MIN_FONT_PT if horizontal else 8)
-    if horizontal:  # a few ticks, and 0 whenever the range crosses it (where "for" turns "against")
-        ticks = [t for t in MaxNLocator(3).tick_values(lo, hi) if lo <= t <= hi]
-        if lo < 0 < hi and 0 not in ticks:
+    # A few ticks, and 0 whenever the range crosses it (where "for" turns "against").
+    ticks = [t for t in MaxNLocator(3 if horizontal else 6).tick_values(lo, hi) if lo <= t <= hi]
+    if lo < 0 < hi:
+        if 0 not in ticks:
             ticks = sorted([*(t for t in ticks if abs(t) > 0.15 * (hi - lo)), 0.0])
-        bar.set_ticks(ticks)
+        _mark_zero(bar, colormap(cmap)(norm(0.0)), horizontal)
+    bar.set_ticks(ticks)
+
+
+def _mark_zero(bar, colour_at_zero, horizontal: bool) -> None:
+    """A thin line across the bar at 0, dark on a light colour and light on a dark one."""
+    red, green, blue = colour_at_zero[:3]
+    line = "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.4 else "white"
+    draw = bar.ax.axvline if horizontal else bar.ax.axhline
+    draw(0.0, color=line, linewidth=0.8)
