@@ -383,3 +383,25 @@ def test_random_resnet_checker_leaves_the_global_seed_alone(resnet, photo_contex
                                "random_resnet_cams": resnet[1],
                                "random_resnet_identity_error": resnet[2]})
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_second_class_tells_apart_the_tiny_maps_of_a_random_googlenet():
+    """A randomly initialized GoogLeNet's CAMs are ~1e-12: an absolute tolerance would take any
+    map for any other. The right answer passes, the top class's map and the transposed one do
+    not."""
+    torch.manual_seed(0)
+    net = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
+    classifier = Classifier("googlenet", net, [f"class {i}" for i in range(1000)], resize=64,
+                            crop=64)
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 160, 3), np.uint8))
+    context = {"classifier": classifier, "scene": picture}
+    best, second, maps, where = second_class_answer(classifier, picture)
+    assert float(maps[second].abs().max()) < 1e-6  # tiny indeed
+    right = dict(second_class_index=second, second_class_map=maps[second],
+                 second_class_peak=where)
+    assert outcome(ex.second_class, context, **right)[0] is Outcome.CORRECT
+    result, line = outcome(ex.second_class, context, **{**right, "second_class_map": maps[best]})
+    assert result is Outcome.NOT_YET and "most probable" in line
+    result, line = outcome(ex.second_class, context,
+                           **{**right, "second_class_map": maps[second] * 1.01})
+    assert result is Outcome.NOT_YET and "misses the logit" in line
