@@ -88,7 +88,7 @@ def add_colorbar(figure, axes, lo: float, hi: float, cmap: str = DEFAULT_CMAP,
     bar.set_ticks(ticks)
 
 
-def _mark_zero(bar, colour_at_zero, horizontal: bool) -> None:
+def _mark_zero(bar, colour_at_zero: tuple[float, ...], horizontal: bool) -> None:
     """A thin line across the bar at 0, dark on a light colour and light on a dark one."""
     red, green, blue = colour_at_zero[:3]
     line = "black" if 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.4 else "white"
