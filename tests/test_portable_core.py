@@ -18,13 +18,39 @@ from xai_tutorial.exercises import Exercise, Outcome
 
 
 @pytest.fixture
-def instructor_module(monkeypatch: pytest.MonkeyPatch) -> str:
+def instructor_module(monkeypatch: pytest.MonkeyPatch, tmp_path) -> str:
     module = types.ModuleType("my_course_models")
     module.tiny = lambda: Classifier("tiny", nn.Sequential(nn.Flatten(), nn.LazyLinear(3)),
                                      ["a", "b", "c"])
     module.not_a_classifier = lambda: nn.Linear(2, 2)
     module.value = 3
+
+    def needs_args(path):
+        return module.tiny()
+
+    def raises():
+        raise RuntimeError("weights file missing")
+
+    def leaves():
+        raise SystemExit(3)
+
+    def two_outputs():
+        return Classifier("pair", nn.Sequential(nn.Flatten(), nn.LazyLinear(3)), ["a", "b"])
+
+    def returns_tuple():
+        class Pair(nn.Module):
+            def forward(self, x):
+                return x.mean(), x.mean()
+        return Classifier("pair", Pair(), ["a"])
+
+    module.needs_args, module.raises, module.leaves = needs_args, raises, leaves
+    module.two_outputs, module.returns_tuple = two_outputs, returns_tuple
     monkeypatch.setitem(sys.modules, "my_course_models", module)
+    folder = tmp_path / "course"
+    folder.mkdir()
+    (folder / "broken_course.py").write_text("raise RuntimeError('boom at import')\n")
+    (folder / "needs_timm.py").write_text("import timm_not_installed_xyz\n")
+    monkeypatch.syspath_prepend(str(folder))
     return "my_course_models"
 
 
@@ -35,17 +61,54 @@ def test_load_classifier_takes_module_colon_function(instructor_module: str) -> 
 
 @pytest.mark.parametrize(("spec", "says"), [
     ("my_course_models:not_a_classifier", "returned Linear, not a Classifier"),
-    ("my_course_models:value", "has no function 'value'"),
-    ("my_course_models:nothing", "has no function 'nothing'"),
-    ("no_such_package_xyz.models:build", "cannot import 'no_such_package_xyz.models'"),
+    ("my_course_models:value", "has no Python function 'value'"),
+    ("my_course_models:nothing", "has no Python function 'nothing'"),
+    ("no_such_package_xyz.models:build", "no module named 'no_such_package_xyz'"),
     (":build", 'give "package.module:function"'),
+    (".relative:build", 'give "package.module:function"'),
     ("my_course_models:", 'give "package.module:function"'),
+    ("my_course_models:needs_args", "needs_args() must take no arguments"),
+    ("my_course_models:raises", "raises() raised RuntimeError: weights file missing"),
+    ("my_course_models:leaves", "leaves() raised SystemExit"),
+    ("my_course_models:two_outputs", "returns (1, 3); a lesson needs logits of shape (1, 2)"),
+    ("my_course_models:returns_tuple", "returns tuple; a lesson needs logits"),
+    ("builtins:exit", "has no Python function 'exit'"),
+    ("builtins:breakpoint", "has no Python function 'breakpoint'"),
+    ("os:system", "has no Python function 'system'"),
+    ("broken_course:build",
+     "importing 'broken_course' raised RuntimeError: boom at import"),
+    ("needs_timm:build", "no module named 'timm_not_installed_xyz' (imported by 'needs_timm'"),
+    ("xai_tutorial.__main__:main", "main() raised SystemExit"),
 ])
 def test_a_bad_module_function_is_one_clear_error(instructor_module: str, spec: str,
                                                   says: str) -> None:
     with pytest.raises(InputError) as error:
         load_classifier(spec)
     assert says in str(error.value) and "\n" not in str(error.value)
+    assert len(str(error.value)) < 500
+
+
+def test_a_huge_spec_is_capped() -> None:
+    with pytest.raises(InputError) as error:
+        load_classifier("x" * 100_000 + ".y:f")
+    assert len(str(error.value)) < 500
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"model": "resnet"}, "model should be a torch.nn.Module, not str"),
+    ({"categories": "abc"}, "categories should be a list of class names"),
+    ({"categories": [1, 2]}, "categories should be a list of class names"),
+    ({"resize": -1}, "resize -1: should be a whole number of pixels"),
+    ({"crop": 2.5}, "crop 2.5: should be a whole number of pixels"),
+    ({"std": (0, 0, 0)}, "std (0, 0, 0) should be three finite numbers above 0"),
+    ({"mean": (0.5, 0.5)}, "mean (0.5, 0.5) should be three finite numbers"),
+    ({"mean": (float("nan"), 0, 0)}, "should be three finite numbers"),
+])
+def test_a_classifier_checks_its_fields(fields: dict, says: str) -> None:
+    arguments = {"model": nn.Identity(), "categories": ["a"]} | fields
+    with pytest.raises(InputError, match="Classifier 'mine'") as error:
+        Classifier("mine", arguments.pop("model"), arguments.pop("categories"), **arguments)
+    assert says in str(error.value)
 
 
 def test_registered_names_still_work_and_unknown_ones_are_named() -> None:
@@ -102,3 +165,27 @@ def test_defaults_are_not_rainbows_and_signed_maps_are_centred_on_zero() -> None
     assert float(scaled[0, 2]) == 0.75
     only_positive = scale_maps(torch.tensor([[0.0, 1.0]]), "signed")
     assert only_positive.tolist() == [[0.5, 1.0]]  # not stretched to the full range
+
+
+def test_spatial_layers_name_a_model_that_needs_more_than_a_batch() -> None:
+    class NeedsMask(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x, mask):
+            return self.conv(x) * mask
+
+    with pytest.raises(InputError, match="NeedsMask: cannot run on a batch alone"):
+        spatial_layers(NeedsMask(), torch.zeros(1, 3, 8, 8))
+    with pytest.raises(InputError, match="has no feature maps"):
+        block_at_stride(spatial_layers(nn.Sequential(nn.Flatten()), torch.zeros(1, 3, 4, 4)), 16)
+
+
+def test_a_signed_style_picks_the_diverging_map_unless_told() -> None:
+    from xai_tutorial.core.heatmap import HeatmapStyle
+
+    assert HeatmapStyle().cmap == DEFAULT_CMAP
+    assert HeatmapStyle(scale="signed").cmap == DIVERGING_CMAP
+    assert HeatmapStyle(scale="signed", cmap="PuOr").cmap == "PuOr"
+    assert HeatmapStyle.of(HeatmapStyle(scale="signed"), alpha=0.2).cmap == DIVERGING_CMAP

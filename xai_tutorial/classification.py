@@ -14,6 +14,8 @@ Nothing here downloads: a missing checkpoint is a clear error that says what to 
 from __future__ import annotations
 
 import importlib
+import inspect
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,11 +26,12 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
+from .core._files import escaped
 from .core.downloads import get_download, load_checkpoint
 from .core.errors import InputError, UnknownNameError
 from .core.hooks import eval_mode, input_errors
 from .core.images import ImageSource, load_image
-from .core.inputs import check_batch, check_class, check_k, shown
+from .core.inputs import check_batch, check_class, check_k, check_whole, shown
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -91,13 +94,18 @@ class Classifier:
         fc_layer: str | None = None,
         source: str = "",
     ) -> None:
+        if not isinstance(model, nn.Module):
+            raise InputError(f"Classifier {shown(name)}: model should be a torch.nn.Module, not "
+                             f"{type(model).__name__}")
         self.name = name
         self.model = model.eval()
-        self.categories = list(categories)
-        self.resize = int(resize)
-        self.crop = int(crop)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
+        self.categories = _check_categories(name, categories)
+        self.resize = check_whole(f"Classifier {shown(name)}: resize", resize,
+                                  "should be a whole number of pixels, at least 1")
+        self.crop = check_whole(f"Classifier {shown(name)}: crop", crop,
+                                "should be a whole number of pixels, at least 1")
+        self.mean = _check_channels(name, "mean", mean, positive=False)
+        self.std = _check_channels(name, "std", std, positive=True)
         self.pooling_layer = pooling_layer
         self.fc_layer = fc_layer
         self.source = source
@@ -178,6 +186,30 @@ class Classifier:
                 suggestions: similar names and names sharing a word).
         """
         return check_class(choice, self.categories, owner=self.name)
+
+
+def _check_categories(name: str, categories: object) -> list[str]:
+    """The class names as a list of str (a bare str is not a list of names)."""
+    if isinstance(categories, (str, bytes)) or not isinstance(categories, Sequence) or not all(
+        isinstance(c, str) for c in categories
+    ):
+        raise InputError(f"Classifier {shown(name)}: categories should be a list of class names "
+                         f"(str), one per output of the model, not {shown(categories)}")
+    return list(categories)
+
+
+def _check_channels(name: str, what: str, values: object, *, positive: bool) -> tuple[float, ...]:
+    """Three finite per-channel numbers (positive ones for ``std``)."""
+    try:
+        numbers_ = tuple(float(v) for v in values)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        numbers_ = ()
+    if len(numbers_) != 3 or not all(math.isfinite(v) and (v > 0 or not positive)
+                                     for v in numbers_):
+        rule = "three finite numbers above 0" if positive else "three finite numbers"
+        raise InputError(f"Classifier {shown(name)}: {what} {shown(values)} should be {rule}, one "
+                         "per colour channel (red, green, blue), on the [0, 1] pixel scale")
+    return numbers_
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,27 +324,75 @@ def default_model_name() -> tuple[str, str]:
 
 def _from_function(spec: str) -> Classifier:
     """The :class:`Classifier` that ``"package.module:function"`` returns (an instructor's own
-    model). Precondition: ``spec`` is a str containing ``":"``."""
+    model), checked by one forward pass on a black ``crop x crop`` photo: the model must give
+    ``(1, len(categories))`` logits. Precondition: ``spec`` is a str containing ``":"``.
+
+    Whatever the import or the function raises (``SystemExit`` included) becomes one
+    :class:`InputError` naming ``spec``; only a function of no required arguments, written in
+    Python, is called (never a builtin such as ``exit`` or ``breakpoint``).
+    """
     module_name, _, function_name = spec.partition(":")
     where = f"model {shown(spec)}"
-    if not module_name or not function_name.isidentifier():
+    if (not all(part.isidentifier() for part in module_name.split("."))
+            or not function_name.isidentifier()):
         raise InputError(f"{where}: give \"package.module:function\", a function that returns a "
                          "Classifier")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise InputError(f"{where}: cannot import {shown(module_name)} ({error}); is it on the "
-                         "Python path of this kernel?") from None
+    except ModuleNotFoundError as error:
+        missing = error.name or module_name
+        raise InputError(f"{where}: no module named {shown(missing)}"
+                         + ("; is its folder on the kernel's Python path (an absolute "
+                            "PYTHONPATH)?" if module_name.startswith(missing) else
+                            f" (imported by {shown(module_name)}; install it)")) from None
+    except BaseException as error:  # noqa: BLE001 (an instructor's module: anything can happen)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise InputError(f"{where}: importing {shown(module_name)} raised "
+                         f"{_said(error)}") from None
     function = getattr(module, function_name, None)
-    if not callable(function):
-        raise InputError(f"{where}: {shown(module_name)} has no function "
+    if not inspect.isfunction(function):
+        raise InputError(f"{where}: {shown(module_name)} has no Python function "
                          f"{shown(function_name)}")
-    classifier = function()
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        raise InputError(f"{where}: {function_name}() must take no arguments") from None
+    try:
+        classifier = function()
+    except BaseException as error:  # noqa: BLE001 (the instructor's code, as above)
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise InputError(f"{where}: {function_name}() raised {_said(error)}") from None
     if not isinstance(classifier, Classifier):
         raise InputError(f"{where}: returned {type(classifier).__name__}, not a Classifier (wrap "
                          "the network: Classifier(name, model, categories, resize=..., crop=..., "
                          "mean=..., std=...))")
+    _check_outputs(classifier, where)
     return classifier
+
+
+def _said(error: BaseException, limit: int = 200) -> str:
+    """``"Type: message"`` on one line, control characters shown, at most ``limit`` characters."""
+    text = escaped(" ".join(f"{type(error).__name__}: {error}".split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_outputs(classifier: Classifier, where: str) -> None:
+    """One forward pass on a black photo: ``(1, len(categories))`` logits, or an
+    :class:`InputError` saying what the model gave."""
+    x = torch.zeros(1, 3, classifier.crop, classifier.crop)
+    try:
+        with torch.no_grad(), eval_mode(classifier.model):
+            out = classifier.model(x)
+    except Exception as error:  # noqa: BLE001 (the instructor's network)
+        raise InputError(f"{where}: its model cannot run on a (1, 3, {classifier.crop}, "
+                         f"{classifier.crop}) batch ({_said(error)})") from None
+    want = (1, len(classifier.categories))
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InputError(f"{where}: its model returns {got}; a lesson needs logits of shape "
+                         f"{want}, one per class name")
 
 
 def load_classifier(name: str | None = None, *, quiet: bool = False) -> Classifier:

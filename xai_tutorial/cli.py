@@ -28,7 +28,7 @@ from pathlib import Path
 from .core._files import printable, target_of
 from .core.downloads import DOWNLOADS
 from .core.errors import CacheError, DownloadError, InputError, TutorialError
-from .core.heatmap import DEFAULT_CMAP, HeatmapStyle
+from .core.heatmap import DEFAULT_CMAP, DIVERGING_CMAP, HeatmapStyle
 from .core.inputs import SCALES, check_alpha, check_k, check_scale
 
 EXIT_ERROR = 1
@@ -261,11 +261,13 @@ def _map_options(command: argparse.ArgumentParser, *, scale: bool) -> None:
     if scale:
         command.add_argument("--scale", type=_scale, default="minmax",
                              metavar="{" + ",".join(SCALES) + "}",
-                             help="minmax: the map on its own; shared: one range for all classes")
+                             help="minmax: the map on its own; shared: one range for all "
+                                  "classes; signed: 0 in the middle, for a diverging colormap")
     else:
         command.set_defaults(scale="minmax")
-    command.add_argument("--cmap", default=DEFAULT_CMAP,
-                         help=f"matplotlib colormap (default {DEFAULT_CMAP})")
+    command.add_argument("--cmap", default=None,
+                         help=f"matplotlib colormap (default {DEFAULT_CMAP}; {DIVERGING_CMAP} "
+                              "with --scale signed; jet is the 2020 tutorial's, for comparison)")
     command.add_argument("--out", default=".", metavar="DIR", help="output folder (default: here)")
     command.add_argument("--json", action="store_true", help="print JSON instead of text")
 

@@ -71,21 +71,26 @@ class HeatmapStyle:
 
     Attributes:
         alpha: heatmap opacity in [0, 1] (0 = photo only, 1 = heatmap only).
-        cmap: a matplotlib colormap name.
-        scale: ``"minmax"`` (each map its own range) or ``"shared"`` (one range for all).
+        cmap: a matplotlib colormap name; ``None`` (the default) picks :data:`DEFAULT_CMAP`, or
+            :data:`DIVERGING_CMAP` when ``scale="signed"``.
+        scale: ``"minmax"`` (each map its own range), ``"shared"`` (one range for all) or
+            ``"signed"`` (0 in the middle of the colormap: for signed maps).
 
     Raises:
         InputError: any field out of its range (the message names it).
     """
 
     alpha: float = 0.5
-    cmap: str = DEFAULT_CMAP
+    cmap: str = None  # type: ignore[assignment] (None -> chosen by the scale, on creation)
     scale: Scale = "minmax"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        object.__setattr__(self, "cmap", check_colormap(self.cmap))
         object.__setattr__(self, "scale", check_scale(self.scale))
+        if self.cmap is None:
+            cmap = DIVERGING_CMAP if self.scale == "signed" else DEFAULT_CMAP
+            object.__setattr__(self, "cmap", cmap)
+        object.__setattr__(self, "cmap", check_colormap(self.cmap))
 
     @classmethod
     def of(cls, style: HeatmapStyle | None = None, **fields: object) -> HeatmapStyle:

@@ -190,6 +190,9 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[SpatialLayer]:
     try:
         with eval_mode(model), input_errors(x, model):
             model(x)
+    except TypeError as error:  # a forward that needs more than the batch
+        raise InputError(f"{type(model).__name__}: cannot run on a batch alone "
+                         f"({' '.join(str(error).split())[:200]})") from None
     finally:
         for handle in handles:
             handle.remove()
@@ -203,6 +206,9 @@ def block_at_stride(layers: list[SpatialLayer], stride: int) -> SpatialLayer:
     Raises:
         InputError: no layer of ``layers`` has that stride (the message lists the strides seen).
     """
+    if not layers:
+        raise InputError("the model has no feature maps (no layer gives a (1, C, h, w) output "
+                         "larger than 1 x 1): nothing to find at a stride")
     candidates = [layer for layer in layers if layer.stride == stride]
     if not candidates:
         strides = sorted({layer.stride for layer in layers})
