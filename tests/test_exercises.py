@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,49 @@ def test_every_lesson_exercise_has_a_hint_and_a_solution(lesson, capsys):
         exercise.solution()
     out = capsys.readouterr().out
     assert out.count("Hint (") == len(exercises) == out.count("Solution (") >= 3
+
+
+def test_answer_readers_take_every_spelling_of_a_right_answer() -> None:
+    import numpy as np
+    import torch
+
+    from xai_tutorial.exercises import flag, index, number, text
+
+    for value in (0.25, np.float32(0.25), np.float64(0.25), torch.tensor(0.25),
+                  torch.tensor([0.25]), np.array(0.25), np.array([0.25])):
+        assert number(value, "p") == 0.25
+    for value in (3, np.int64(3), torch.tensor(3), torch.tensor([3]), np.array([3])):
+        assert index(value, "i") == 3
+    for value in (True, np.bool_(True), torch.tensor(True)):
+        assert flag(value, "f") is True
+
+    class Agreeable(str):
+        def __eq__(self, other):
+            return True
+
+        __hash__ = str.__hash__
+
+    read = text(Agreeable("tench"), "label")
+    assert type(read) is str and read == "tench" and read != "tiger cat"
+
+
+@pytest.mark.parametrize(("reader", "value", "says"), [
+    ("number", True, "should be a number, not bool"),
+    ("number", "0.5", "should be a number, not str"),
+    ("number", float("nan"), "finite number, not nan"),
+    ("number", "complex", "should be a number, not Tensor"),
+    ("number", [0.5], "should be a number, not list"),
+    ("index", 2.0, "should be a whole number (an int), not float"),
+    ("index", True, "not bool"),
+    ("flag", 1, "should be True or False, not int"),
+    ("text", 3, "should be a str, not int"),
+])
+def test_answer_readers_refuse_with_a_reason(reader, value, says) -> None:
+    import torch
+
+    from xai_tutorial import exercises
+
+    if value == "complex":
+        value = torch.tensor(0.5 + 1j)
+    with pytest.raises(AssertionError, match=re.escape(says)):
+        getattr(exercises, reader)(value, "x")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -70,6 +71,76 @@ def expect(condition: bool, reason: str) -> None:
     """Inside a checker: stop with ``reason`` unless ``condition`` holds."""
     if not condition:
         raise AssertionError(reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a learner's answer: one definition of "a number", "a class index", "a name", "yes or no"
+# for every checker, so a right answer is never refused for its type (a numpy scalar, the 0-d
+# tensor that ``.argmax()`` or ``.mean()`` gives) and a hostile object never passes for a right one.
+
+
+def _scalar(value: object) -> object:
+    """The Python value inside a one-element tensor or array; anything else as it is."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        return value.detach().reshape(()).item()
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return value.reshape(()).item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def number(value: object, name: str) -> float:
+    """``value`` as a finite float if it is one real number: an int or float, a numpy scalar, or
+    a one-element tensor or array; never a bool, a complex number or a str.
+
+    Raises:
+        AssertionError: with the reason (what a checker reports as "not yet").
+    """
+    got = _scalar(value)
+    expect(isinstance(got, (int, float)) and not isinstance(got, bool),
+           f"`{name}` should be a number, not {type(value).__name__}")
+    result = float(got)  # type: ignore[arg-type]
+    expect(math.isfinite(result), f"`{name}` should be a finite number, not {result}")
+    return result
+
+
+def index(value: object, name: str) -> int:
+    """``value`` as an int if it is one whole number (an int, a numpy integer, a one-element
+    integer tensor such as ``logits.argmax()``); never a bool or a float.
+
+    Raises:
+        AssertionError: with the reason.
+    """
+    got = _scalar(value)
+    expect(isinstance(got, int) and not isinstance(got, bool),
+           f"`{name}` should be a whole number (an int), not {type(value).__name__}")
+    return int(got)  # type: ignore[arg-type]
+
+
+def text(value: object, name: str) -> str:
+    """``value`` as a plain ``str`` (a subclass is read as its characters only, so an object
+    whose ``__eq__`` says yes to everything compares as what it spells).
+
+    Raises:
+        AssertionError: with the reason.
+    """
+    expect(isinstance(value, str), f"`{name}` should be a str, not {type(value).__name__}")
+    return str.__str__(value)  # type: ignore[arg-type]
+
+
+def flag(value: object, name: str) -> bool:
+    """``value`` as a bool if it is ``True``/``False`` (or numpy's, or a one-element bool tensor).
+
+    Raises:
+        AssertionError: with the reason.
+    """
+    got = _scalar(value)
+    expect(isinstance(got, bool), f"`{name}` should be True or False, not {type(value).__name__}")
+    return bool(got)
 
 
 def _text(value: object) -> str:
