@@ -305,6 +305,75 @@ def test_pointing_failure_names_the_likely_mistakes():
 
 
 # ----------------------------------------------------------------------------------------------
+# Answers of other types, hostile answers, and the lesson's own objects gone wrong
+
+
+class YesToEverything(str):
+    """A str whose ``==`` says yes to anything (and ``!=`` no): it must be read as it spells."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__
+
+
+def test_a_rate_of_any_number_type_is_read_as_its_value(small):
+    right = solved(ex.pointing_failure, small)
+    hits, rate = right["center_hits"], right["center_hit_rate"]
+    for typed in (np.float32(rate), np.float64(rate), torch.tensor(rate),
+                  torch.tensor([rate], dtype=torch.float64), np.array(rate)):
+        result = check(ex.pointing_failure, small, center_hits=hits, center_hit_rate=typed,
+                       pointing_failure="b")
+        assert result, (type(typed), result.line)
+    for bad, reason in ((True, "should be a number"), (float("inf"), "finite"),
+                        (torch.tensor([rate, rate]), "should be a number")):
+        result = check(ex.pointing_failure, small, center_hits=hits, center_hit_rate=bad,
+                       pointing_failure="b")
+        assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
+
+
+def test_a_str_that_equals_everything_is_read_as_what_it_spells(small):
+    hits_ns = solved(ex.pointing_failure, small)
+    result = check(ex.pointing_failure, small, center_hits=hits_ns["center_hits"],
+                   center_hit_rate=hits_ns["center_hit_rate"],
+                   pointing_failure=YesToEverything("z"))
+    assert result.outcome is Outcome.NOT_YET and "not 'z'" in result.line
+    assert check(ex.pointing_failure, small, center_hits=hits_ns["center_hits"],
+                 center_hit_rate=hits_ns["center_hit_rate"], pointing_failure=YesToEverything("b"))
+    curve = solved(ex.inverted_map, small)["inverted_curve"]
+    result = check(ex.inverted_map, small, inverted_vs_insertion=YesToEverything("q"),
+                   inverted_curve=curve)
+    assert result.outcome is Outcome.NOT_YET and "not 'q'" in result.line
+    result = check(ex.randomized_block, small, first_dissimilar_block=YesToEverything("nope"))
+    assert result.outcome is Outcome.NOT_YET and "your 'nope' is not a block" in result.line
+
+
+def test_the_lessons_objects_of_the_wrong_kind_are_named(small):
+    curve = solved(ex.inverted_map, small)["inverted_curve"]
+    answers = {"inverted_vs_insertion": "same", "inverted_curve": curve}
+    for steps in ("4", None, 4.0, True):
+        result = check(ex.inverted_map, {**small, "STEPS": steps}, **answers)
+        assert result.outcome is Outcome.NOT_YET, steps
+        assert "the lesson's `STEPS` should be a whole number" in result.line, result.line
+    result = check(ex.inverted_map, {**small, "STEPS": 0}, **answers)
+    assert "at least 1" in result.line
+    result = check(ex.inverted_map, {**small, "STEPS": small["STEPS"] + 1}, **answers)
+    assert "your curve has 4 steps, and the lesson's STEPS is 5" in result.line
+    for exercise, answer in ((ex.inverted_map, answers),
+                             (ex.randomized_block, {"first_dissimilar_block": None})):
+        wrong = check(exercise, {**small, "classifier": "efficientnet_lite0"}, **answer)
+        assert "`classifier` is not a Classifier (it is a str)" in wrong.line, wrong.line
+        wrong = check(exercise, {**small, "second_image": None}, **answer)
+        assert "`second_image` is not a photo the lesson can read" in wrong.line, wrong.line
+        assert "raised" not in wrong.line
+    # a photo's name is a photo too (load_image reads it)
+    assert check(ex.inverted_map, {**small, "second_image": "coffee"}, **answers)
+
+
+# ----------------------------------------------------------------------------------------------
 # The lesson's configurations: the bundled model, and an instructor's random ResNet-18
 
 
