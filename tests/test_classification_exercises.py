@@ -315,7 +315,7 @@ def test_flip_numbers_copied_or_guessed_fail(default):
         "not the entry of 'tiger cat'": (label, mirrored, round(float(mirrored[top]), 3)),
         "not a probability": (label, mirrored, 37.5),
         "is not the top class": ("golf ball", mirrored, float(mirrored[top])),
-        "a class name": (top, mirrored, float(mirrored[top])),
+        "`flip_label` should be a str": (top, mirrored, float(mirrored[top])),
         "should be a number": (label, mirrored, "0.4"),
         "wrong normalization": (label, learner_probabilities(
             default["classifier"], ImageOps.mirror(default["image"]), **IMAGENET),
@@ -361,3 +361,145 @@ def test_every_printed_solution_passes_in_the_lessons_namespace(default):
             exec(inspect.cleandoc(exercise.solution_text), namespace)
             result = exercise.evaluate(namespace)
             assert result.outcome is Outcome.CORRECT, result.line
+
+
+# -- ties, hostile types and the lesson's context objects (hostile review, round 2) -------------
+
+
+def zeroed_head(classifier: Classifier) -> Classifier:
+    """``classifier`` with its last linear layer zeroed: every logit equal, every class tied."""
+    import copy
+
+    model = copy.deepcopy(classifier.model)
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return Classifier(f"{classifier.name}-zeroed", model, classifier.categories,
+                      resize=classifier.resize, crop=classifier.crop, mean=classifier.mean,
+                      std=classifier.std)
+
+
+def lesson_namespace(context):
+    classifier = context["classifier"]
+    namespace = dict(context) | {
+        "torch": torch, "transforms": transforms, "ImageOps": ImageOps, "model": classifier.model,
+        "my_softmax": softmax,
+        "my_preprocess": compose(classifier.resize, classifier.crop, classifier.mean,
+                                 classifier.std),
+    }
+    with torch.no_grad():
+        namespace["predictions"] = classifier.predict(context["image"], k=5)
+    return namespace
+
+
+def test_printed_solutions_pass_when_every_class_is_tied():
+    """ResNet-18 with its fc zeroed: all 1000 probabilities equal, so argsort, topk and argmax may
+    break the tie differently; a label is right when its probability is the k-th largest."""
+    import inspect
+
+    from torchvision.models import resnet18
+
+    from xai_tutorial.classification import imagenet_categories
+
+    torch.manual_seed(0)
+    classifier = zeroed_head(Classifier("resnet18-random", resnet18(weights=None).eval(),
+                                        imagenet_categories(), resize=256, crop=224))
+    namespace = lesson_namespace({"classifier": classifier, "image": load_image("chelsea"),
+                                  "second_image": load_image("coffee")})
+    with torch.no_grad():
+        for exercise in ex.EXERCISES[1:]:
+            exec(inspect.cleandoc(exercise.solution_text), namespace)
+            result = exercise.evaluate(namespace)
+            assert result.outcome is Outcome.CORRECT, result.line
+
+
+def test_tied_classes_count_in_either_order_but_an_untied_one_does_not(tiny):
+    classifier = tiny["classifier"]
+    tied = tiny | {"classifier": zeroed_head(classifier)}
+    categories = classifier.categories
+    vector = learner_probabilities(tied["classifier"], tied["second_image"])
+    assert torch.allclose(vector, torch.full((6,), 1 / 6))
+    for labels in (categories[:3], categories[-3:][::-1], [categories[4], categories[0],
+                                                            categories[2]]):
+        pairs = [(label, 1 / 6) for label in labels]
+        result, line = outcome(ex.top3_by_hand, second_probabilities=vector, second_top3=pairs,
+                               **tied)
+        assert result is Outcome.CORRECT, line
+    for label in categories:  # every class is the top one of the original photo
+        mirrored = learner_probabilities(tied["classifier"], ImageOps.mirror(tied["image"]))
+        result, line = outcome(ex.flip_probability, flip_label=label,
+                               mirrored_probabilities=mirrored, flip_probability=1 / 6, **tied)
+        assert result is Outcome.CORRECT, line
+    # without the tie, the order is the probabilities' order
+    probabilities, right = right_top3(tiny)
+    swapped = [right[1], right[0], right[2]]
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=swapped, **tiny)
+    assert result is Outcome.NOT_YET and "is not the most probable class" in line, line
+    repeated = [right[0], right[0], right[2]]
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=repeated, **tiny)
+    assert result is Outcome.NOT_YET and "second most probable" in line, line
+
+
+class AlwaysEqual(str):
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+def test_answers_are_read_with_the_shared_readers(default):
+    label, top, _, mirrored, _ = flips(default)
+    right = float(mirrored[top])
+    for value in (np.array(right), np.array([right]), torch.tensor([right]), np.float64(right)):
+        result, line = outcome(ex.flip_probability, flip_label=label,
+                               mirrored_probabilities=mirrored, flip_probability=value, **default)
+        assert result is Outcome.CORRECT, (value, line)
+    for value, reason in ((float("nan"), "finite"), (True, "should be a number"),
+                          (torch.tensor(right + 0j), "should be a number")):
+        result, line = outcome(ex.flip_probability, flip_label=label,
+                               mirrored_probabilities=mirrored, flip_probability=value, **default)
+        assert result is Outcome.NOT_YET and reason in line, (value, line)
+    result, line = outcome(ex.flip_probability, flip_label=AlwaysEqual("golf ball"),
+                           mirrored_probabilities=mirrored, flip_probability=right, **default)
+    assert result is Outcome.NOT_YET and "'golf ball' is not the top class" in line, line
+    probabilities, pairs = right_top3(default)
+    cheat = [(AlwaysEqual("golf ball"), p) for _, p in pairs]
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=cheat, **default)
+    assert result is Outcome.NOT_YET and "'golf ball'" in line, line
+    nan = probabilities * float("nan")
+    result, line = outcome(ex.top3_by_hand, second_probabilities=nan, second_top3=pairs,
+                           **default)
+    assert result is Outcome.NOT_YET and "finite" in line and "nan)" not in line, line
+
+
+def test_a_transform_giving_nan_is_called_not_finite():
+    nan = transforms.Compose([compose(), transforms.Lambda(lambda x: x * float("nan"))])
+    result, line = outcome(ex.inception_preprocessing, inception_preprocess=nan)
+    assert result is Outcome.NOT_YET and "not finite" in line, line
+    assert "nan" not in line.lower().replace("nan or inf", ""), line
+
+
+def test_context_photos_by_name_and_a_wrong_classifier(default):
+    label, top, _, mirrored, _ = flips(default)
+    answer = {"flip_label": label, "mirrored_probabilities": mirrored,
+              "flip_probability": float(mirrored[top])}
+    by_name = default | {"image": "chelsea"}
+    result, line = outcome(ex.flip_probability, **answer, **by_name)
+    assert result is Outcome.CORRECT, line
+    probabilities, pairs = right_top3(default)
+    result, line = outcome(ex.top3_by_hand, second_probabilities=probabilities,
+                           second_top3=pairs, **(default | {"second_image": "coffee"}))
+    assert result is Outcome.CORRECT, line
+    for context, reason in (({"classifier": "efficientnet_lite0"}, "`classifier` is not a "
+                             "Classifier"),
+                            ({"image": None}, "`image` is not a photo"),
+                            ({"image": torch.rand(3, 8, 8)}, "`image` is not a photo")):
+        result, line = outcome(ex.flip_probability, **answer, **(default | context))
+        assert result is Outcome.NOT_YET and reason in line, line
+        assert "Traceback" not in line and "tensor(" not in line and len(line) < 200, line

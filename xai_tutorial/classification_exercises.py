@@ -28,7 +28,6 @@ Exercises:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,8 +37,9 @@ from torch import nn
 from torchvision import transforms
 
 from .classification import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Classifier
+from .core.errors import InputError
 from .core.images import load_image
-from .exercises import Exercise, expect
+from .exercises import Exercise, expect, number, text
 
 #: torchvision's Inception-v3 (``Inception_V3_Weights.IMAGENET1K_V1``): resize 342, crop 299.
 INCEPTION_RESIZE, INCEPTION_CROP = 342, 299
@@ -62,7 +62,11 @@ def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
     expect(value.ndim == 4 and value.shape[:2] == (1, 3),
            f"{what} gave shape {tuple(value.shape)}; expected (3, {size}, {size}) or "
            f"(1, 3, {size}, {size})")
-    return value.detach().float()
+    expect(not value.is_complex(), f"{what} gave complex numbers; a picture's values are real")
+    value = value.detach().float()
+    expect(bool(torch.isfinite(value).all()),
+           f"{what} gave values that are not finite (NaN or inf): check each step's numbers")
+    return value
 
 
 def _compose(resize: int | tuple[int, int], mean: Sequence[float], std: Sequence[float],
@@ -242,7 +246,9 @@ def _vector(value: Any, name: str, classes: int) -> torch.Tensor:
            f"`{name}` has shape {tuple(value.shape)}; it should hold one probability per class "
            f"({classes},): take [0] of the model's (1, {classes}) output")
     expect(value.is_floating_point(), f"`{name}` should hold probabilities (floats)")
-    return value.detach().float().cpu()
+    value = value.detach().float().cpu()
+    expect(bool(torch.isfinite(value).all()), f"`{name}` should be finite: it holds NaN or inf")
+    return value
 
 
 def _which_vector(got: torch.Tensor, right_inputs: torch.Tensor, classifier: Classifier,
@@ -307,34 +313,64 @@ def _rounded(numbers: Sequence[float]) -> str:
 # 2. The top 3 from the logits, by hand
 
 
-def _pairs(value: Any, name: str) -> list[tuple[str, float]]:
+def _pairs(value: Any, name: str, count: int) -> list[tuple[str, float]]:
+    """The learner's ``count`` (label, probability) pairs, read with the shared readers."""
     expect(isinstance(value, (list, tuple)),
            f"`{name}` should be a list of (label, probability) pairs, not {type(value).__name__}")
+    expect(len(value) == count,
+           f"`{name}` has {len(value)} entries; the exercise asks for {count}")
     pairs = []
-    for item in value:
+    for place, item in enumerate(value):
         expect(isinstance(item, (list, tuple)) and len(item) == 2,
-               f"each entry of `{name}` should be a (label, probability) pair, not {item!r}")
-        label, probability = item
-        expect(isinstance(label, str), f"the label {label!r} should be a class name (a string)")
-        expect(_is_number(probability),
-               f"the probability of {label!r} should be a number, not {probability!r}")
-        pairs.append((label, float(probability)))
+               f"each entry of `{name}` should be a (label, probability) pair; entry {place} is "
+               f"a {type(item).__name__}")
+        label = text(item[0], f"{name}[{place}][0]")
+        pairs.append((label, number(item[1], f"{name}[{place}][1]")))
     return pairs
 
 
-def _is_number(value: Any) -> bool:
-    """A real number: int, float, a numpy scalar or a one-element tensor (not a bool)."""
-    if isinstance(value, torch.Tensor):
-        return value.numel() == 1 and not value.is_complex() and value.dtype != torch.bool
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _context(classifier: Any, **pictures: Any) -> list[Image.Image]:
+    """The lesson's context checked: ``classifier`` a Classifier, each picture loaded with
+    ``load_image`` (so a sample name works too), or one clear reason."""
+    expect(isinstance(classifier, Classifier),
+           f"`classifier` is not a Classifier (it is a {type(classifier).__name__}): re-run the "
+           "lesson's setup cells")
+    loaded = []
+    for name, picture in pictures.items():
+        try:
+            loaded.append(load_image(picture))
+        except InputError:
+            raise AssertionError(f"`{name}` is not a photo that load_image reads (it is a "
+                                 f"{type(picture).__name__}): re-run the lesson's setup "
+                                 "cells") from None
+    return loaded
+
+
+def _place_of(label: str, categories: Sequence[str], probabilities: torch.Tensor, value: float,
+              used: set[int]) -> int | None:
+    """The index of a class named ``label`` (not in ``used``) whose probability is ``value``
+    (up to rounding: ties are broken either way), or None."""
+    for i, name in enumerate(categories):
+        if name == label and i not in used and _tied(float(probabilities[i]), value):
+            return i
+    return None
+
+
+def _tied(a: float, b: float) -> bool:
+    """Equal up to float32 rounding (a few units in the last place)."""
+    return abs(a - b) <= 1e-12 + 2e-6 * abs(b)
 
 
 def _near(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-7 + 1e-4 * abs(b)
 
 
-def _check_top3(second_probabilities: Any, second_top3: Any, *, classifier: Classifier,
+_PLACES = ("most", "second most", "third most")
+
+
+def _check_top3(second_probabilities: Any, second_top3: Any, *, classifier: Any,
                 image: Any, second_image: Any) -> str | None:
+    image, second_image = _context(classifier, image=image, second_image=second_image)
     categories = classifier.categories
     got = _vector(second_probabilities, "second_probabilities", len(categories))
     suspects = _preprocessing_suspects(classifier, second_image, "`second_image`")
@@ -344,25 +380,31 @@ def _check_top3(second_probabilities: Any, second_top3: Any, *, classifier: Clas
                            "second_probabilities")
     if reason:
         return reason
-    pairs = _pairs(second_top3, "second_top3")
-    expect(len(pairs) == 3, f"`second_top3` has {len(pairs)} entries; the exercise asks for 3")
-    values, indices = got.topk(3)
-    want = [(categories[i], float(v)) for v, i in zip(values, indices.tolist(), strict=True)]
-    labels, numbers = [label for label, _ in pairs], [p for _, p in pairs]
-    if labels == [label for label, _ in want][::-1]:
-        return "right classes, but least probable first: sort in descending order"
-    for place, (label, (right, _)) in enumerate(zip(labels, want, strict=True)):
-        if label != right:
-            return (f"{label!r} is not the {('most', 'second most', 'third most')[place]} "
-                    "probable class of `second_probabilities`: sort it in descending order and "
-                    "look up the indices in `classifier.categories`")
+    pairs = _pairs(second_top3, "second_top3", 3)
+    # Ranked by probability, not by index: tied classes may come in either order.
+    values = [float(v) for v in got.topk(3).values]
+    unknown = [label for label, _ in pairs if label not in categories]
+    if unknown:
+        return f"{unknown[0]!r} is not a class name of `classifier.categories`"
+    chosen: list[int] = []
+    for place, (label, _) in enumerate(pairs):
+        found = _place_of(label, categories, got, values[place], set(chosen))
+        if found is None:
+            if place == 0 and _place_of(pairs[-1][0], categories, got, values[0], set()) \
+                    is not None:
+                return "right classes, but least probable first: sort in descending order"
+            return (f"{label!r} is not the {_PLACES[place]} probable class of "
+                    "`second_probabilities`: sort it in descending order and look up the indices "
+                    "in `classifier.categories`")
+        chosen.append(found)
+    numbers = [p for _, p in pairs]
     logits = classifier.logits(classifier.preprocess(second_image))[0]
-    if all(_near(a, float(logits[i])) for a, i in zip(numbers, indices.tolist(), strict=True)):
+    if all(_near(a, float(logits[i])) for a, i in zip(numbers, chosen, strict=True)):
         return "these numbers are logits; read them from `second_probabilities` instead"
-    if all(_near(a, 100 * b) for a, (_, b) in zip(numbers, want, strict=True)):
+    if all(_near(a, 100 * b) for a, b in zip(numbers, values, strict=True)):
         return "these are percentages; give probabilities between 0 and 1"
-    for (label, number), (_, right) in zip(pairs, want, strict=True):
-        if not _near(number, right):
+    for (label, value), right in zip(pairs, values, strict=True):
+        if not _near(value, right):
             return (f"the probability of {label!r} is not the one in `second_probabilities`: "
                     "read each number from that vector")
     return None
@@ -390,15 +432,21 @@ top3_by_hand = Exercise(
 
 
 def _check_flip(flip_label: Any, mirrored_probabilities: Any, flip_probability: Any, *,
-                classifier: Classifier, image: Any) -> str | None:
+                classifier: Any, image: Any) -> str | None:
+    (image,) = _context(classifier, image=image)
     categories = classifier.categories
     original = _softmax(classifier, classifier.preprocess(image))
-    top = int(original.argmax())
-    expect(isinstance(flip_label, str), "`flip_label` should be a class name (a string)")
-    if flip_label != categories[top]:
-        return (f"{flip_label!r} is not the top class of the original photo; that is "
-                f"{categories[top]!r} (section 4's `predictions[0]`)")
+    label = text(flip_label, "flip_label")
+    # The top class by probability, not by index: with tied classes any of them is the top one.
+    top = _place_of(label, categories, original, float(original.max()), set())
+    if top is None:
+        best = int(original.argmax())
+        ties = int((original == original.max()).sum())
+        also = f" (or one of the {ties - 1} classes tied with it)" if ties > 1 else ""
+        return (f"{label!r} is not the top class of the original photo; that is "
+                f"{categories[best]!r}{also} (section 4's `predictions[0]`)")
     got = _vector(mirrored_probabilities, "mirrored_probabilities", len(categories))
+    mirrored = ImageOps.mirror(image)
     suspects = {
         "`mirrored_probabilities` is the original photo's softmax; mirror the photo first "
         "(ImageOps.mirror)": lambda: original,
@@ -406,27 +454,25 @@ def _check_flip(flip_label: Any, mirrored_probabilities: Any, flip_probability: 
         "and right: ImageOps.mirror":
             lambda: _softmax(classifier, classifier.preprocess(ImageOps.flip(image))),
     }
-    suspects.update(_preprocessing_suspects(classifier, ImageOps.mirror(image),
-                                            "the mirrored photo"))
-    reason = _which_vector(got, classifier.preprocess(ImageOps.mirror(image)), classifier,
-                           suspects, "mirrored_probabilities")
+    suspects.update(_preprocessing_suspects(classifier, mirrored, "the mirrored photo"))
+    reason = _which_vector(got, classifier.preprocess(mirrored), classifier, suspects,
+                           "mirrored_probabilities")
     if reason:
         return reason
-    expect(_is_number(flip_probability), "`flip_probability` should be a number")
-    number = float(flip_probability)
+    value = number(flip_probability, "flip_probability")
     right = float(got[top])
-    if _near(number, right):
+    if _near(value, right):
         return None
-    if _near(number, 100 * right):
+    if _near(value, 100 * right):
         return "that is a percentage; give a probability between 0 and 1"
-    expect(0.0 <= number <= 1.0, f"{number} is not a probability between 0 and 1")
-    if _near(number, float(original[top])):
+    expect(0.0 <= value <= 1.0, f"{value} is not a probability between 0 and 1")
+    if _near(value, float(original[top])):
         return "that is its probability on the original photo; read it from the mirrored one"
-    if int(got.argmax()) != top and _near(number, float(got.max())):
+    if _near(value, float(got.max())):
         return (f"that is the mirrored photo's own top class; the exercise asks for the "
-                f"probability of {categories[top]!r}")
-    return (f"that is not the entry of {categories[top]!r} in `mirrored_probabilities` (its "
-            "index is `predictions[0].index`)")
+                f"probability of {label!r}")
+    return (f"that is not the entry of {label!r} in `mirrored_probabilities` (its index is "
+            "`predictions[0].index`)")
 
 
 flip_probability = Exercise(
