@@ -174,7 +174,7 @@ def test_untrained_agreement_follows_the_lessons_objects(fashion):
     assert short.outcome is Outcome.NOT_YET and f"({total})" in short.line
     floats = check(agreement_pairs=[(a + 0.5, b) for a, b in pairs],
                    untrained_agreement=agreeing / total)
-    assert floats.outcome is Outcome.NOT_YET and "whole numbers" in floats.line
+    assert floats.outcome is Outcome.NOT_YET and "whole number" in floats.line
     missing = outcome(ex.untrained_agreement, agreement_pairs=pairs,
                       untrained_agreement=agreeing / total, imagenet_nbdt=fashion)
     assert missing.outcome is Outcome.NOT_ATTEMPTED and "`PHOTOS`" in missing.line
@@ -242,3 +242,41 @@ def test_untrained_agreement_reads_no_endless_images(fashion):
                     untrained_agreement=agreeing / total, imagenet_nbdt=fashion,
                     PHOTOS=tuple(images[:3]))
     assert right.outcome is Outcome.CORRECT, right.line
+
+
+class AlwaysEqual(str):
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+
+def test_answers_are_read_with_the_shared_readers(fashion):
+    """Complex scores are refused (`.float()` would drop the imaginary part); an always-equal
+    str subclass is compared by its characters; numpy numbers are numbers."""
+    scores = torch.tensor([nbdt for _, _, nbdt in node_scores(fashion, SNEAKER)])
+    common = {"fashion_nbdt": fashion, "exercise_image": SNEAKER}
+    for value in (scores.to(torch.complex64) + 5j, scores.to(torch.complex64), scores > 0):
+        result = outcome(ex.node_score_by_hand, root_scores_by_hand=value, **common)
+        assert result.outcome is Outcome.NOT_YET and "real numbers" in result.line, result.line
+    assert outcome(ex.node_score_by_hand, root_scores_by_hand=scores.double(),
+                   **common).outcome is Outcome.CORRECT
+    from xai_tutorial.decision_trees import node_activation_maps
+
+    context = {"fashion_nbdt": fashion, "misread_image": MISREAD, "misread_truth": "Shirt"}
+    turn = next(m for m in node_activation_maps(fashion, MISREAD)
+                if "Shirt" not in fashion.leaves(m.children_wnids[m.chosen]))
+    right = outcome(ex.wrong_turn, wrong_turn_node=turn.node,
+                    wrong_turn_probability=np.array(turn.probability), **context)
+    assert right.outcome is Outcome.CORRECT, right.line
+    cheat = outcome(ex.wrong_turn, wrong_turn_node=AlwaysEqual("not a node"),
+                    wrong_turn_probability=turn.probability, **context)
+    assert cheat.outcome is Outcome.NOT_YET and "'not a node'" in cheat.line, cheat.line
+    for value, reason in ((float("nan"), "finite"), (True, "should be a number"),
+                          (torch.tensor(turn.probability + 1j), "should be a number")):
+        result = outcome(ex.wrong_turn, wrong_turn_node=turn.node,
+                         wrong_turn_probability=value, **context)
+        assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line

@@ -15,44 +15,14 @@ per-photo pairs), so a guessed number is not enough.
 from __future__ import annotations
 
 import itertools
-import numbers
 import typing
 
-import numpy as np
 import torch
 
 from .core.images import ImageSource
 from .decision_trees import NBDTExplainer, node_scores
 from .decision_trees.lesson import tree_and_network
-from .exercises import Exercise, expect
-
-
-def _number(value: object, name: str) -> float:
-    """``value`` as a float if it is one real number: a Python int or float, a numpy scalar, or
-    a one-element tensor or array (what ``.mean()``, or counting with ``== ....argmax()``,
-    gives); never a bool."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    elif isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    expect(isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_),
-           f"`{name}` should be a number, not {type(value).__name__}")
-    number = float(value)  # type: ignore[arg-type]
-    expect(bool(np.isfinite(number)), f"`{name}` should be a finite number, not {number}")
-    return number
-
-
-def _index(value: object) -> int | None:
-    """``value`` as a class index if it is a whole number (an int, a numpy integer, a
-    one-element integer tensor such as ``logits.argmax()``), else ``None``."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    elif isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        return None
-    return int(value)
-
+from .exercises import Exercise, expect, index, number, text
 
 #: How far a right answer may be from the package's (the same float32 arithmetic in another
 #: order differs by ~1e-6); numbers typed in from a printed output (4 decimals) are further off.
@@ -62,7 +32,10 @@ TYPED_TOLERANCE = 1e-5
 def _as_tensor(value: object, name: str) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor), f"`{name}` should be a torch tensor, "
            f"not {type(value).__name__}")
-    return value.detach().float().flatten()  # type: ignore[union-attr]
+    tensor = typing.cast(torch.Tensor, value)
+    expect(not tensor.is_complex() and tensor.dtype != torch.bool,
+           f"`{name}` should hold real numbers (scores), not {tensor.dtype}")
+    return tensor.detach().float().flatten()
 
 
 def _likely_mistakes(explainer: NBDTExplainer, image: ImageSource) -> dict[str, torch.Tensor]:
@@ -148,7 +121,7 @@ def _wrong_turn(explainer: NBDTExplainer, image, truth: str) -> tuple[str, float
 def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, *, fashion_nbdt: NBDTExplainer,
                       misread_image, misread_truth) -> None:
     node, probability = _wrong_turn(fashion_nbdt, misread_image, misread_truth)
-    expect(isinstance(wrong_turn_node, str), "`wrong_turn_node` should be a node's name (str)")
+    wrong_turn_node = text(wrong_turn_node, "wrong_turn_node")
     maps = fashion_nbdt.explain_with_maps(misread_image)[1]
     path = [m.node for m in maps]
     turn = next(m for m in maps if m.node == node)
@@ -160,7 +133,7 @@ def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, *, fashion_nbdt: 
            f"at {wrong_turn_node!r} the path still leads towards {misread_truth}; look "
            "further down" if path.index(wrong_turn_node) < path.index(node) else
            f"the path had already left {misread_truth} before {wrong_turn_node!r}")
-    value = _number(wrong_turn_probability, "wrong_turn_probability")
+    value = number(wrong_turn_probability, "wrong_turn_probability")
     expect(abs(value - 100 * probability) > 1e-2,
            "that looks like a percentage; give a fraction between 0 and 1")
     expect(len(turn.children) != 2 or abs(value - (1 - probability)) > 1e-3,
@@ -211,8 +184,8 @@ def _photos(photos: object) -> list:
     return images
 
 
-def _pairs(agreement_pairs: object, count: int) -> list[tuple[int | None, int | None]]:
-    """The learner's pairs as ``(tree, network)`` indices (``None`` where not a whole number)."""
+def _pairs(agreement_pairs: object, count: int) -> list[tuple[int, int]]:
+    """The learner's pairs as ``(tree, network)`` class indices."""
     expect(isinstance(agreement_pairs, list | tuple),
            "`agreement_pairs` should be a list with one (tree's index, network's top-1) pair "
            f"per photo, not {type(agreement_pairs).__name__}")
@@ -222,11 +195,9 @@ def _pairs(agreement_pairs: object, count: int) -> list[tuple[int | None, int | 
     expect(all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs),
            "each item of `agreement_pairs` should be a pair: (the tree's class index, the "
            "network's top-1 index)")
-    read = [(_index(tree), _index(network)) for tree, network in pairs]
-    expect(all(None not in pair for pair in read),
-           "the pairs should hold class indices (whole numbers): `explanation.index` and "
-           "`logits.argmax()`")
-    return read  # type: ignore[return-value]
+    return [(index(tree, f"agreement_pairs[{place}][0]"),
+             index(network, f"agreement_pairs[{place}][1]"))
+            for place, (tree, network) in enumerate(pairs)]
 
 
 def _check_agreement(agreement_pairs, untrained_agreement, *, imagenet_nbdt: NBDTExplainer,
@@ -234,16 +205,16 @@ def _check_agreement(agreement_pairs, untrained_agreement, *, imagenet_nbdt: NBD
     photos = _photos(PHOTOS)
     pairs = _pairs(agreement_pairs, len(photos))
     truth = tree_and_network(imagenet_nbdt, photos)
-    for number, ((tree, network), (true_tree, true_network)) in enumerate(
+    for place, ((tree, network), (true_tree, true_network)) in enumerate(
             zip(pairs, truth, strict=True)):
-        where = f"for `PHOTOS[{number}]`"
+        where = f"for `PHOTOS[{place}]`"
         expect(not ((tree, network) == (true_network, true_tree) and tree != network),
                f"{where} the pair is (network, tree); store (the tree's index, the network's)")
         expect(tree == true_tree, f"{where} the tree does not predict class {tree}: use "
                "`explanation.index` of that photo's explanation")
         expect(network == true_network, f"{where} the network's top-1 is not class "
                f"{network}: use `logits.argmax()` of that photo's logits")
-    value = _number(untrained_agreement, "untrained_agreement")
+    value = number(untrained_agreement, "untrained_agreement")
     agreeing = sum(tree == network for tree, network in pairs)
     fraction = agreeing / len(pairs)
     if abs(value - fraction) < 1e-9:
