@@ -130,9 +130,9 @@ def test_second_class_takes_indices_and_peaks_as_tensors_and_arrays(scene, scene
                                second_class_map=m, second_class_peak=peak_)
         assert result is Outcome.CORRECT, (type(index), type(peak_), line)
     for index, peak_, message in [
-        (torch.tensor(float(second)), where, "class index"),
-        (np.float64(second), where, "class index"),
-        (True, where, "class index"),
+        (torch.tensor(float(second)), where, "whole number"),
+        (np.float64(second), where, "whole number"),
+        (True, where, "whole number"),
         (second, torch.tensor([float(v) for v in where]), "pair of integers"),
         (second, nonzero[None], "pair of integers"),
         (second, np.array([*where, 0]), "pair of integers"),
@@ -156,13 +156,14 @@ def test_second_class_wrong_answers_say_why(scene, scene_context):
         "most probable class of the scene": (best, cam, where),
         "number 8 by probability": (far, cam, where),
         "is not a class index": (1000, cam, where),
-        "class index (an int)": (float(second), cam, where),
+        "should be a whole number (an int)": (float(second), cam, where),
         "transposed": (second, cam.T, where),
         "before any upsampling": (second, big, where),
         "center-cropped": (second, cam[:, :cam.shape[0]], where),  # a square map: the crop
         "min-max scaled": (second, scaled, where),
         "map of the most probable class": (second, maps[best], where),
         "misses the logit": (second, cam + 1.0, where),
+        "`second_class_map` should be finite": (second, cam * float("nan"), where),
         "(column, row)": (second, cam, where[::-1]),
         "largest value is not at": (second, cam, (where[0], (where[1] + 3) % cam.shape[1])),
         "(row, column) pair": (second, cam, int(cam.argmax())),
@@ -230,8 +231,9 @@ def chelsea(photo_context):
 
 def test_transposition_right_answer_passes(chelsea, photo_context):
     tutorial = chelsea[2]
-    assert outcome(ex.transposition, photo_context, tutorial_map=tutorial,
-                   identity_catches_it=False)[0] is Outcome.CORRECT
+    for caught in (False, np.bool_(False), torch.tensor(False)):  # numpy's and torch's too
+        assert outcome(ex.transposition, photo_context, tutorial_map=tutorial,
+                       identity_catches_it=caught)[0] is Outcome.CORRECT, type(caught)
 
 
 def test_transposition_wrong_answers_say_why(chelsea, photo_context):
@@ -249,6 +251,7 @@ def test_transposition_wrong_answers_say_why(chelsea, photo_context):
         "min-max scaled": (scaled, False),
         "not the tutorial's map": (tutorial * 2, False),
         "True or False": (tutorial, "no"),
+        "should be finite": (tutorial * float("nan"), False),
         "2-D map": (tutorial[None], False),
     }
     for reason, (map_, caught) in cases.items():
@@ -277,9 +280,9 @@ def test_transposition_not_attempted(photo_context):
 # -- exercise 3: a torchvision ResNet-18 with random weights, on the lesson's photo ----------------
 
 
-def resnet_answer(layer: str, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+def resnet_answer(layer: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
     """What a learner computes: seeded random ResNet-18, hook the layer's output during net(x),
-    one einsum for all classes, the identity's largest error."""
+    one einsum for all classes, the logits rebuilt from the maps, the identity's largest error."""
     torch.manual_seed(ex.SEED)
     net = torchvision.models.resnet18(weights=None).eval()
     store = {}
@@ -292,7 +295,14 @@ def resnet_answer(layer: str, x: torch.Tensor) -> tuple[torch.Tensor, float]:
         handle.remove()
     assert hook_count(net) == 0
     cams = torch.einsum("ck,khw->chw", net.fc.weight.detach(), store["features"])
-    return cams, float((cams.mean(dim=(1, 2)) + net.fc.bias.detach() - logits).abs().max())
+    rebuilt = cams.mean(dim=(1, 2)) + net.fc.bias.detach()
+    return cams, rebuilt, float((rebuilt - logits).abs().max())
+
+
+def resnet_logits(x: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(ex.SEED)
+    with torch.no_grad():
+        return torchvision.models.resnet18(weights=None).eval()(x)[0]
 
 
 @pytest.fixture(scope="module")
@@ -301,65 +311,98 @@ def resnet(photo_context):
     return x, *resnet_answer("layer4", x)
 
 
+def resnet_outcome(context, layer="layer4", cams=None, rebuilt=None, error=None):
+    answer = dict(random_resnet_layer=layer, random_resnet_cams=cams,
+                  random_resnet_rebuilt=rebuilt, random_resnet_identity_error=error)
+    return outcome(ex.random_resnet, context, **answer)
+
+
 def test_random_resnet_right_answers_pass(resnet, photo_context):
-    _, cams, error = resnet
+    x, cams, rebuilt, error = resnet
     assert 0 < error < 1e-4
     for layer in ("layer4", "layer4.1"):  # the block and its last unit give the same tensor
-        answer = dict(random_resnet_layer=layer, random_resnet_cams=cams,
-                      random_resnet_identity_error=error)
-        assert outcome(ex.random_resnet, photo_context, **answer)[0] is Outcome.CORRECT, layer
-    # the same number computed another way (float64) still follows from the maps
-    answer["random_resnet_identity_error"] = torch.tensor(error * 0.9)
-    assert outcome(ex.random_resnet, photo_context, **answer)[0] is Outcome.CORRECT
+        assert resnet_outcome(photo_context, layer, cams, rebuilt, error)[0] is Outcome.CORRECT
+    # the number as numpy gives it, or a tensor; the vector rebuilt in float64, another order
+    for number in (np.float32(error), np.float64(error), torch.tensor(error),
+                   np.array([error])):
+        assert resnet_outcome(photo_context, "layer4", cams, rebuilt, number)[0] \
+            is Outcome.CORRECT, type(number)
+    logits = resnet_logits(x)
+    other = cams.double().flatten(1).sum(1) / cams[0].numel() + \
+        resnet_answer("layer4", x)[1].double() - cams.double().mean(dim=(1, 2))
+    other_error = float((other - logits.double()).abs().max())
+    assert resnet_outcome(photo_context, "layer4", cams.double(), other, other_error)[0] \
+        is Outcome.CORRECT
 
 
 def test_random_resnet_guessed_or_copied_numbers_fail(resnet, photo_context):
-    _, cams, error = resnet
-    for guess in (0, 0.0, 1e-4, error * 10):
-        result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
-                               random_resnet_cams=cams, random_resnet_identity_error=guess)
+    """With the right maps and vector in place, only the error of that vector passes: a guess
+    within a factor of two, the number rounded as printed, or 0 fail."""
+    x, cams, rebuilt, error = resnet
+    for guess in (0, 0.0, 1e-4, error * 10, error / 2, error * 0.9, error * 1.4,
+                  float(f"{error:.2g}"), 2e-7, 3e-7, 5e-7):
+        result, line = resnet_outcome(photo_context, "layer4", cams, rebuilt, guess)
         assert result is Outcome.NOT_YET, guess
-        assert "does not follow from your random_resnet_cams" in line, line
+        assert "is not the largest difference" in line, line
+        assert "abs().max()" not in line  # the reason does not print the formula
+    # the logits themselves as the "rebuilt" vector (error 0): refused
+    result, line = resnet_outcome(photo_context, "layer4", cams, resnet_logits(x), 0.0)
+    assert result is Outcome.NOT_YET and "logits themselves" in line, line
     # the issue's guess, with maps that are not the network's: refused for the maps
-    result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
-                           random_resnet_cams=torch.zeros_like(cams),
-                           random_resnet_identity_error=0)
+    result, line = resnet_outcome(photo_context, "layer4", torch.zeros_like(cams), rebuilt, 0)
     assert result is Outcome.NOT_YET and "not the CAMs" in line, line
-    # and without any maps the number alone is not an answer
+    # and without the maps and the vector the number alone is not an answer
     result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
                            random_resnet_identity_error=0)
     assert result is Outcome.NOT_ATTEMPTED and "`random_resnet_cams`" in line
+    assert "`random_resnet_rebuilt`" in line
 
 
 def test_random_resnet_wrong_answers_say_why(resnet, photo_context):
-    x, cams, error = resnet
-    wrong_cams, wrong_error = resnet_answer("layer4.1.conv2", x)
+    x, cams, rebuilt, error = resnet
+    wrong_cams, wrong_rebuilt, wrong_error = resnet_answer("layer4.1.conv2", x)
     assert wrong_error > 1e-2  # the tutorial's layer breaks the identity
     k, h, w = cams.shape
     scaled = torch.stack([(m - m.min()) / (m.max() - m.min()) for m in cams])
     other_input = resnet_answer("layer4", torch.randn(1, 3, 160, 224))[0]
+    bias = rebuilt - cams.mean(dim=(1, 2))
+    shifted = cams + 5e-4
+    nan = float("nan")
     cases = {
-        "tutorial's layer": ("layer4.1.conv2", wrong_cams, wrong_error),
-        "pooling itself": ("avgpool", cams, 0.0),
-        "is not what avgpool averages": ("layer3", cams, 0.0),
-        "no module of that name": ("layer5", cams, 0.0),
-        "layer's name": (4, cams, 0.0),
-        "maps of all 1000 classes": ("layer4", cams[0], error),
-        "transposed": ("layer4", cams.transpose(1, 2), error),
-        "hook the layer during net(x)": ("layer4", other_input, error),
-        "min-max scaled": ("layer4", scaled, error),
-        "not the CAMs": ("layer4", cams * 2, error),
-        "should be a torch tensor": ("layer4", cams.numpy(), error),
-        "rebuild the logits to float rounding": ("layer4", cams, wrong_error),
-        "not an error size": ("layer4", cams, float("nan")),
-        "should be a number": ("layer4", cams, "small"),
+        "tutorial's layer": ("layer4.1.conv2", wrong_cams, wrong_rebuilt, wrong_error),
+        "pooling itself": ("avgpool", cams, rebuilt, error),
+        "whole network": ("", cams, rebuilt, error),
+        "is not what avgpool averages": ("layer3", cams, rebuilt, error),
+        "no module of that name": ("layer5", cams, rebuilt, error),
+        "`random_resnet_layer` should be a str": (4, cams, rebuilt, error),
+        "maps of all 1000 classes": ("layer4", cams[0], rebuilt, error),
+        "transposed": ("layer4", cams.transpose(1, 2), rebuilt, error),
+        "hook the layer during net(x)": ("layer4", other_input, rebuilt, error),
+        "min-max scaled": ("layer4", scaled, rebuilt, error),
+        "not the CAMs": ("layer4", cams * 2, rebuilt, error),
+        "`random_resnet_cams` should be finite": ("layer4", cams * nan, rebuilt, error),
+        "should be a torch tensor": ("layer4", cams.numpy(), rebuilt, error),
+        "lacks the biases": ("layer4", cams, cams.mean(dim=(1, 2)), error),
+        "sums each map": ("layer4", cams, cams.sum(dim=(1, 2)) + bias, error),
+        "shape (1000,)": ("layer4", cams, rebuilt[None], error),
+        "`random_resnet_rebuilt` should be finite": ("layer4", cams, rebuilt * nan, error),
+        "`random_resnet_rebuilt` should be a torch tensor": ("layer4", cams, rebuilt.tolist(),
+                                                             error),
+        "not each of your maps' mean": ("layer4", cams, rebuilt.flip(0), error),
+        "rebuild the logits only to": ("layer4", shifted, shifted.mean(dim=(1, 2)) + bias,
+                                       error),
+        "mean difference": ("layer4", cams, rebuilt,
+                            float((rebuilt - resnet_logits(x)).abs().mean())),
+        "should be a finite number": ("layer4", cams, rebuilt, nan),
+        "not an error size": ("layer4", cams, rebuilt, -error),
+        "should be a number": ("layer4", cams, rebuilt, "small"),
     }
     assert (k, h) != (k, w)
-    for reason, (layer, maps, number) in cases.items():
-        result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer=layer,
-                               random_resnet_cams=maps, random_resnet_identity_error=number)
+    for reason, (layer, maps, vector, number) in cases.items():
+        result, line = resnet_outcome(photo_context, layer, maps, vector, number)
         assert result is Outcome.NOT_YET, reason
         assert reason in line, (reason, line)
+        assert "by nan" not in line and "to nan" not in line, line  # no reason built on nan
 
 
 def test_random_resnet_follows_the_lessons_photo(resnet, small):
@@ -367,22 +410,37 @@ def test_random_resnet_follows_the_lessons_photo(resnet, small):
     another photo give other maps, and those pass."""
     context = {"classifier": small, "image": random_photo(11, (96, 64))}
     x = small.preprocess(context["image"], crop=False)
-    cams, error = resnet_answer("layer4", x)
-    answer = dict(random_resnet_layer="layer4", random_resnet_cams=cams,
-                  random_resnet_identity_error=error)
-    assert outcome(ex.random_resnet, context, **answer)[0] is Outcome.CORRECT
-    answer["random_resnet_cams"], answer["random_resnet_identity_error"] = resnet[1:]
-    assert outcome(ex.random_resnet, context, **answer)[0] is Outcome.NOT_YET
+    right = resnet_answer("layer4", x)
+    assert resnet_outcome(context, "layer4", *right)[0] is Outcome.CORRECT
+    assert resnet_outcome(context, "layer4", *resnet[1:])[0] is Outcome.NOT_YET
 
 
 def test_random_resnet_checker_leaves_the_global_seed_alone(resnet, photo_context):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    ex.random_resnet.evaluate({**photo_context, "random_resnet_layer": "layer4",
-                               "random_resnet_cams": resnet[1],
-                               "random_resnet_identity_error": resnet[2]})
+    resnet_outcome(photo_context, "layer4", *resnet[1:])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_context_of_the_wrong_type_gets_one_reason(resnet, photo_context, scene_context):
+    """A str as `classifier`, a model, None or a tensor as the photo: one clear reason; a sample
+    name as the photo is loaded."""
+    answers = {"random_resnet_layer": "layer4", "random_resnet_cams": resnet[1],
+               "random_resnet_rebuilt": resnet[2], "random_resnet_identity_error": resnet[3]}
+    line = ex.random_resnet.evaluate({**photo_context, **answers, "classifier": "resnet18"}).line
+    assert "`classifier` is not a Classifier (str): re-run the lesson's setup cells" in line
+    result = ex.random_resnet.evaluate({**photo_context, **answers, "image": PHOTO})
+    assert result.outcome is Outcome.CORRECT, result.line
+    for bad in (None, torch.rand(3, 10, 30)):
+        line = ex.second_class.evaluate({**scene_context, "scene": bad,
+                                         "second_class_index": 1, "second_class_map": None,
+                                         "second_class_peak": (0, 0)}).line
+        assert f"`scene` is not an image ({type(bad).__name__})" in line, line
+        assert "raised" not in line and "tensor(" not in line
+    line = ex.transposition.evaluate({**photo_context, "classifier": photo_context[
+        "classifier"].model, "tutorial_map": None, "identity_catches_it": False}).line
+    assert "`classifier` is not a Classifier" in line, line
 
 
 def test_second_class_tells_apart_the_tiny_maps_of_a_random_googlenet():

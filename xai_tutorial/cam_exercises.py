@@ -29,61 +29,59 @@ Exercises:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from .cam import CAMResult, capture, class_activation_maps, peak
 from .classification import Classifier
-from .core.images import ImageSource
-from .exercises import Exercise, expect
+from .core.images import load_image
+from .exercises import Exercise, expect, flag, index, number, text
 
 #: The seed that makes exercise 3's random ResNet-18 the same for the learner and the checker.
 SEED = 0
 
 
 def _tensor(value: Any, name: str) -> torch.Tensor:
+    """``value`` as a detached float tensor; refused when it is not a tensor or not finite."""
     expect(isinstance(value, torch.Tensor), f"`{name}` should be a torch tensor, "
            f"not {type(value).__name__}")
-    return value.detach().float().cpu()
+    got = value.detach().float().cpu()
+    expect(bool(torch.isfinite(got).all()), f"`{name}` should be finite: it holds nan or inf")
+    return got
 
 
-def _integer(value: Any) -> int | None:
-    """``value`` as an ``int`` when it is one integer: a Python or numpy integer, or a one-element
-    integer tensor or array (what ``argmax()`` or ``nonzero()`` give); otherwise ``None``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, torch.Tensor):
-        ok = value.numel() == 1 and not value.is_floating_point() and value.dtype != torch.bool
-        return int(value) if ok else None
-    if hasattr(value, "dtype") and getattr(value, "size", 0) == 1:  # numpy integer or array
-        return int(value) if np.issubdtype(value.dtype, np.integer) else None
-    return None
-
-
-def _index(value: Any, name: str) -> int:
-    index = _integer(value)
-    expect(index is not None,
-           f"`{name}` should be a class index (an int), not {type(value).__name__}")
-    return index  # type: ignore[return-value]
+def _context(classifier: Any, picture: Any, name: str) -> tuple[Classifier, Image.Image]:
+    """The lesson's ``classifier`` and ``picture`` (its ``image`` or ``scene``, a sample name
+    loaded with :func:`load_image`), or one clear reason when they are not what the setup cells
+    define."""
+    expect(isinstance(classifier, Classifier), "`classifier` is not a Classifier "
+           f"({type(classifier).__name__}): re-run the lesson's setup cells")
+    try:
+        return classifier, load_image(picture)
+    except Exception as exc:  # noqa: BLE001 (any source load_image refuses)
+        why = f" ({exc})" if isinstance(picture, str) else ""
+        raise AssertionError(f"`{name}` is not an image ({type(picture).__name__}): re-run the "
+                             f"lesson's setup cells{why}") from None
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
     """A (row, column) pair from a tuple or list of two integers, or a 2-element integer tensor
     or array (``(m == m.max()).nonzero()[0]``)."""
-    if isinstance(value, torch.Tensor) or hasattr(value, "dtype"):
-        items = list(value.reshape(-1)) if getattr(value, "ndim", 0) == 1 else []
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        items = list(value.reshape(-1)) if value.ndim == 1 else []
     else:
         items = list(value) if isinstance(value, (tuple, list)) else []
-    pair = [_integer(item) for item in items]
-    expect(len(pair) == 2 and None not in pair,
-           f"`{name}` should be a (row, column) pair of integers")
-    return pair[0], pair[1]  # type: ignore[return-value]
+    reason = f"`{name}` should be a (row, column) pair of integers"
+    expect(len(items) == 2, reason)
+    try:
+        row, column = (index(item, name) for item in items)
+    except AssertionError:
+        raise AssertionError(reason) from None
+    return row, column
 
 
 def _minmax(map_: torch.Tensor) -> torch.Tensor:
@@ -101,8 +99,8 @@ def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
     return torch.allclose(got, want, atol=atol, rtol=1e-4)
 
 
-def _name(classifier: Classifier, index: int) -> str:
-    return f"class {index} ({classifier.categories[index]})"
+def _name(classifier: Classifier, c: int) -> str:
+    return f"class {c} ({classifier.categories[c]})"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,7 +108,8 @@ def _name(classifier: Classifier, index: int) -> str:
 
 
 def _check_transposition(tutorial_map: Any, identity_catches_it: Any, *,
-                         classifier: Classifier, image: ImageSource) -> str | None:
+                         classifier: Any, image: Any) -> str | None:
+    classifier, image = _context(classifier, image, "image")
     result = class_activation_maps(classifier, image)
     top = int(result.logits.argmax())
     right = result.maps[top]
@@ -126,9 +125,7 @@ def _check_transposition(tutorial_map: Any, identity_catches_it: Any, *,
                 f"tutorial's map is {w}x{h} (columns x rows), the correct one {h}x{w}")
     if not _close(got, right.T):
         return _which_transposed_map(got, result, classifier, top)
-    expect(isinstance(identity_catches_it, bool),
-           "`identity_catches_it` should be True or False")
-    if identity_catches_it:
+    if flag(identity_catches_it, "identity_catches_it"):
         return ("compute tutorial_map.mean() + bias: it still equals the logit, because "
                 "transposing moves values without changing their mean; only the shape gives "
                 "the transposition away")
@@ -174,27 +171,27 @@ transposition = Exercise(
 # 2. The second-best class
 
 
-def _check_second_index(index: int, result: CAMResult, classifier: Classifier,
-                        scene: ImageSource) -> str | None:
-    expect(0 <= index < len(result.logits),
-           f"{index} is not a class index (0 to {len(result.logits) - 1})")
+def _check_second_index(chosen: int, result: CAMResult, classifier: Classifier,
+                        scene: Image.Image) -> str | None:
+    expect(0 <= chosen < len(result.logits),
+           f"{chosen} is not a class index (0 to {len(result.logits) - 1})")
     order = result.logits.argsort(descending=True).tolist()
-    if index == order[0]:
-        return (f"{_name(classifier, index)} is the most probable class of the scene; the "
+    if chosen == order[0]:
+        return (f"{_name(classifier, chosen)} is the most probable class of the scene; the "
                 "exercise asks for the second")
-    if index == order[1]:
+    if chosen == order[1]:
         return None
     cropped = classifier.logits(classifier.preprocess(scene)).argsort(descending=True)[0]
-    if index == int(cropped[1]):
-        return (f"{_name(classifier, index)} is the second class of the centre-cropped scene; "
+    if chosen == int(cropped[1]):
+        return (f"{_name(classifier, chosen)} is the second class of the centre-cropped scene; "
                 "rank the logits of the whole scene (preprocess(scene, crop=False))")
-    rank = order.index(index) + 1
-    return (f"{_name(classifier, index)} is the scene's number {rank} by probability, not the "
+    rank = order.index(chosen) + 1
+    return (f"{_name(classifier, chosen)} is the scene's number {rank} by probability, not the "
             "second; rank the logits with argsort(descending=True)")
 
 
 def _check_second_map(got: torch.Tensor, result: CAMResult, second: int,
-                      classifier: Classifier, scene: ImageSource) -> str | None:
+                      classifier: Classifier, scene: Image.Image) -> str | None:
     best = int(result.logits.argmax())
     want = result.maps[second]
     h, w = want.shape
@@ -222,18 +219,19 @@ def _check_second_map(got: torch.Tensor, result: CAMResult, second: int,
 
 
 def _check_second_class(second_class_index: Any, second_class_map: Any, second_class_peak: Any,
-                        *, classifier: Classifier, scene: ImageSource) -> str | None:
+                        *, classifier: Any, scene: Any) -> str | None:
+    classifier, scene = _context(classifier, scene, "scene")
     result = class_activation_maps(classifier, scene)
-    index = _index(second_class_index, "second_class_index")
-    reason = _check_second_index(index, result, classifier, scene)
+    chosen = index(second_class_index, "second_class_index")
+    reason = _check_second_index(chosen, result, classifier, scene)
     if reason:
         return reason
     got = _tensor(second_class_map, "second_class_map")
-    reason = _check_second_map(got, result, index, classifier, scene)
+    reason = _check_second_map(got, result, chosen, classifier, scene)
     if reason:
         return reason
     where = _pair(second_class_peak, "second_class_peak")
-    right = peak(result.maps[index])
+    right = peak(result.maps[chosen])
     if where == right[::-1] and right[0] != right[1]:
         return f"{where} is (column, row); give (row, column)"
     if where != right:
@@ -284,11 +282,12 @@ def _outputs(net: nn.Module, layer: str, x: torch.Tensor
     return chosen.get("features"), pooled["features"], logits
 
 
-def _check_layer(layer: Any, net: nn.Module) -> str | None:
-    expect(isinstance(layer, str), "`random_resnet_layer` should be a layer's name, "
-           "as in dict(net.named_modules())")
+def _check_layer(value: Any, net: nn.Module) -> str | None:
+    layer = text(value, "random_resnet_layer")
     expect(layer in dict(net.named_modules()), f"{layer!r}: ResNet-18 has no module of "
            "that name; list them with [name for name, _ in net.named_modules()]")
+    if layer == "":
+        return "'' is the whole network; which module's output does avgpool average?"
     if layer == "avgpool":
         return ("avgpool is the pooling itself (its output is 1x1); which module's output does "
                 "it average?")
@@ -316,58 +315,101 @@ def _check_cams(got: torch.Tensor, truth: torch.Tensor) -> str | None:
     return None
 
 
-def _check_error(value: Any, cams: torch.Tensor, bias: torch.Tensor,
-                 logits: torch.Tensor) -> str | None:
-    """The number must follow from the learner's own maps: within a factor 2 of the error
-    recomputed from them (float32 and float64 round differently; both are ~1e-7)."""
-    expect(isinstance(value, (float, int, torch.Tensor)) and not isinstance(value, bool)
-           and (not isinstance(value, torch.Tensor) or value.numel() == 1),
-           "`random_resnet_identity_error` should be a number")
-    error = float(value)
-    expect(math.isfinite(error) and error >= 0,
-           f"{error} is not an error size: take the largest |mean(CAM) + b - logit|")
-    single = float((cams.mean(dim=(1, 2)) + bias - logits).abs().max())
-    double = float((cams.double().mean(dim=(1, 2)) + bias.double() - logits.double())
-                   .abs().max())
-    low, high = min(single, double), max(single, double)
-    if low / 2 <= error <= 2 * high:
+def _near(got: torch.Tensor, want: torch.Tensor) -> bool:
+    """Equal up to float32 rounding of a mean of a few hundred values:
+    ``|got - want| <= 1e-5 (1 + max |want|)``."""
+    return bool((got - want).abs().max() <= 1e-5 * (1 + float(want.abs().max())))
+
+
+def _check_rebuilt(value: Any, cams: torch.Tensor, bias: torch.Tensor,
+                   logits: torch.Tensor) -> str | None:
+    """``value`` must be the learner's maps' means plus the biases (any order of adding, to
+    float rounding), and so the logits to float rounding, but not the logits themselves."""
+    k = len(logits)
+    expect(isinstance(value, torch.Tensor), "`random_resnet_rebuilt` should be a torch tensor "
+           f"of {k} values, not {type(value).__name__}")
+    got = value.detach().double().cpu()
+    expect(bool(torch.isfinite(got).all()), "`random_resnet_rebuilt` should be finite: it holds "
+           "nan or inf")
+    if got.numel() == k and tuple(got.shape) != (k,):
+        return (f"`random_resnet_rebuilt` has shape {tuple(got.shape)}: give {k} values, "
+                f"shape ({k},)")
+    if tuple(got.shape) != (k,):
+        return (f"`random_resnet_rebuilt` has shape {tuple(got.shape)}: give one value per "
+                f"class, shape ({k},)")
+    means = cams.double().mean(dim=(1, 2))
+    own = means + bias.double()
+    if torch.equal(value.detach().cpu().float(), logits) and not torch.equal(own.float(), logits):
+        return ("`random_resnet_rebuilt` is the network's logits themselves; rebuild them from "
+                "your maps, with the linear layer's biases")
+    if not _near(got, own):
+        if _near(got, means):
+            return "`random_resnet_rebuilt` lacks the biases: add net.fc.bias to each map's mean"
+        if _near(got, cams.double().sum(dim=(1, 2)) + bias.double()):
+            return "`random_resnet_rebuilt` sums each map; the pooling averages it"
+        return ("`random_resnet_rebuilt` is not each of your maps' mean plus its class's bias "
+                "(one value per class, in class order)")
+    if not _near(got, logits.double()):
+        far = float((got - logits.double()).abs().max())
+        return (f"your maps rebuild the logits only to {far:.2g}, more than float rounding: "
+                "your maps are not exactly the CAMs of what avgpool averages on `x`")
+    return None
+
+
+def _check_error(value: Any, rebuilt: torch.Tensor, logits: torch.Tensor) -> str | None:
+    """The number must be the largest difference of the learner's own ``rebuilt`` from the
+    logits, as computed (float32 or float64: the same up to one rounding, 1e-12 relative)."""
+    error = number(value, "random_resnet_identity_error")
+    expect(error >= 0, f"{error:.3g} is not an error size: it is the largest difference in "
+           "absolute value, never negative")
+    mine = rebuilt.detach().cpu()
+    gaps = ((mine - logits).abs(), (mine.double() - logits.double()).abs())
+    exact = [float(g.max()) for g in gaps]
+    if any(abs(error - e) <= 1e-12 * e for e in exact):
         return None
-    if error > 1e-4:
-        return (f"your maps rebuild the logits to float rounding, but you give {error:.2g}: "
-                "compare mean(CAM) + net.fc.bias with the logits of the same pass, class by "
-                "class, and take the largest absolute difference")
-    return (f"{error:.2g} does not follow from your random_resnet_cams: compute "
-            "float((random_resnet_cams.mean(dim=(1, 2)) + net.fc.bias - logits).abs().max()) "
-            "from them (float rounding makes it small, but not exactly that)")
+    if any(abs(error - float(g.mean())) <= 1e-6 * float(g.mean()) for g in gaps):
+        return ("that is the mean difference over the classes; the identity's error is the "
+                "largest one")
+    return (f"{error:.3g} is not the largest difference between your random_resnet_rebuilt and "
+            "the logits of the same pass (in absolute value, over all classes): compute it from "
+            "that vector, and keep it as computed (not rounded, not copied)")
 
 
 def _check_random_resnet(random_resnet_layer: Any, random_resnet_cams: Any,
-                         random_resnet_identity_error: Any, *, classifier: Classifier,
-                         image: ImageSource) -> str | None:
+                         random_resnet_rebuilt: Any, random_resnet_identity_error: Any, *,
+                         classifier: Any, image: Any) -> str | None:
+    classifier, image = _context(classifier, image, "image")
     net = random_resnet18()
     reason = _check_layer(random_resnet_layer, net)
     if reason:
         return reason
+    layer = text(random_resnet_layer, "random_resnet_layer")
     x = classifier.preprocess(image, crop=False)
-    chosen, pooled, logits = _outputs(net, random_resnet_layer, x)
+    chosen, pooled, logits = _outputs(net, layer, x)
     if chosen is None or chosen.shape != pooled.shape or not torch.equal(chosen, pooled):
-        return f"the output of {random_resnet_layer!r} is not what avgpool averages"
+        return f"the output of {layer!r} is not what avgpool averages"
     truth = torch.einsum("ck,khw->chw", net.fc.weight.detach(), pooled[0])
-    reason = _check_cams(_tensor(random_resnet_cams, "random_resnet_cams"), truth)
+    cams = _tensor(random_resnet_cams, "random_resnet_cams")
+    reason = _check_cams(cams, truth)
     if reason:
         return reason
-    return _check_error(random_resnet_identity_error, _tensor(random_resnet_cams, "cams"),
-                        net.fc.bias.detach(), logits)
+    reason = _check_rebuilt(random_resnet_rebuilt, random_resnet_cams.detach().cpu(),
+                            net.fc.bias.detach(), logits)
+    if reason:
+        return reason
+    return _check_error(random_resnet_identity_error, random_resnet_rebuilt, logits)
 
 
 random_resnet = Exercise(
     "ResNet-18's pooling",
-    ("random_resnet_layer", "random_resnet_cams", "random_resnet_identity_error"),
+    ("random_resnet_layer", "random_resnet_cams", "random_resnet_rebuilt",
+     "random_resnet_identity_error"),
     _check_random_resnet,
     "Print the last lines of `net` (or `list(net.named_children())`): the block that runs just "
     "before `avgpool` gives it its input. Hook that module's output during `net(x)`, then with "
-    "`net.fc.weight` (classes x channels) one einsum keeps the class index, `\"ck,khw->chw\"`; "
-    "compare mean(CAM) + net.fc.bias with the logits of that pass, all classes at once.",
+    "`net.fc.weight` (classes x channels) one einsum keeps the class index, `\"ck,khw->chw\"`. "
+    "Rebuild every logit from its map as the identity says, all classes at once, and compare "
+    "with the logits of that pass.",
     """
     random_resnet_layer = "layer4"
     resnet_store = {}
@@ -378,8 +420,8 @@ random_resnet = Exercise(
     finally:
         handle.remove()
     random_resnet_cams = torch.einsum("ck,khw->chw", net.fc.weight, resnet_store["features"])
-    rebuilt = random_resnet_cams.mean(dim=(1, 2)) + net.fc.bias  # one value per class
-    random_resnet_identity_error = float((rebuilt - resnet_logits).abs().max())
+    random_resnet_rebuilt = random_resnet_cams.mean(dim=(1, 2)) + net.fc.bias  # one per class
+    random_resnet_identity_error = float((random_resnet_rebuilt - resnet_logits).abs().max())
     """,
     context=("classifier", "image"),
 )
