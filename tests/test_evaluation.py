@@ -87,6 +87,88 @@ def test_grad_cam_leaves_no_hooks_no_gradients_and_keeps_modes(tiny):
     assert tiny.model.training and tiny.model.conv.training and not tiny.model.fc.training
 
 
+class MaxPooled(nn.Module):
+    """conv -> ReLU -> AdaptiveMaxPool2d(2) -> Linear: no global average pooling, so no CAM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.pool = nn.AdaptiveMaxPool2d(2)
+        self.fc = nn.Linear(4 * 2 * 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+class TwoLayerHead(nn.Module):
+    """conv -> ReLU -> GAP -> Linear -> ReLU -> Linear (MobileNet-V3's kind of head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = nn.Linear(4, 5)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.pool(torch.relu(self.conv(x))).flatten(1)
+        return self.fc(torch.relu(self.hidden(pooled)))
+
+
+class NoFeatureMap(nn.Module):
+    """Flatten -> Linear: no layer gives a spatial output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3 * 8 * 12, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def plain_classifier(model: nn.Module) -> Classifier:
+    torch.manual_seed(0)
+    for parameter in model.parameters():
+        nn.init.normal_(parameter)
+    return Classifier("no-gap", model, [str(i) for i in range(3)], resize=8, crop=8,
+                      mean=(0, 0, 0), std=(1, 1, 1))
+
+
+def test_grad_cam_without_global_average_pooling_uses_the_last_spatial_layer():
+    """No GAP + linear head: Grad-CAM still works (that is its point), at the output of the last
+    layer with a spatial output, and never points the user to Grad-CAM."""
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 8, 12)
+    for model, last in ((MaxPooled(), "pool"), (TwoLayerHead(), "conv")):
+        classifier = plain_classifier(model)
+        assert ev.default_grad_cam_layer(classifier, x) == (last, False)
+        for c in range(3):
+            named = ev.grad_cam(classifier, x[:1], c, layer=last)
+            torch.testing.assert_close(ev.grad_cam(classifier, x[:1], c), named)
+            result = ev.saliency_map(classifier, x[:1], c, method="grad_cam")
+            torch.testing.assert_close(result.values, named)  # the registry's map, the same
+            assert (named >= 0).all() and named.shape == ((2, 2) if last == "pool" else (8, 12))
+        torch.testing.assert_close(ev.batched_grad_cam(classifier, x, [0, 2])[1],
+                                   ev.grad_cam(classifier, x[1:], 2, layer=last))
+        assert hook_count(classifier.model) == 0
+        with pytest.raises(InputError, match="Grad-CAM") as refused:  # CAM itself still refuses
+            ev.cam(classifier, x[:1], 0)
+        assert "use Grad-CAM" in str(refused.value)
+    flat = plain_classifier(NoFeatureMap())
+    with pytest.raises(InputError, match="no layer gives a feature map") as refused:
+        ev.grad_cam(flat, x[:1], 0)
+    assert "use Grad-CAM" not in str(refused.value)
+
+
+def test_grad_cam_default_layer_is_the_pooling_input_where_there_is_one(tiny):
+    assert ev.default_grad_cam_layer(tiny, non_square_input()) == ("pool", True)
+    unnamed = Classifier("tiny", tiny.model, tiny.categories, resize=2, crop=2,
+                         mean=(0, 0, 0), std=(1, 1, 1))  # found from the structure
+    assert ev.default_grad_cam_layer(unnamed, non_square_input()) == ("pool", True)
+    torch.testing.assert_close(ev.grad_cam(unnamed, non_square_input(), 1),
+                               ev.grad_cam(tiny, non_square_input(), 1))
+
+
 # ----------------------------------------------------------------------------------------------
 # Deletion and insertion
 

@@ -28,10 +28,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..cam import cam_layers, class_activation_maps
+from ..cam import class_activation_maps
 from ..classification import Classifier
 from ..core.errors import InputError
-from ..core.hooks import eval_mode, frozen, get_layer, input_errors
+from ..core.hooks import eval_mode, find_cam_layers, frozen, get_layer, input_errors, spatial_layers
 from ..core.images import MAX_PIXELS, ImageSource
 from ..core.inputs import check_batch, check_size_pair, check_whole, is_single, shown
 from ..core.saliency import model_input
@@ -45,6 +45,7 @@ __all__ = [
     "center_bump",
     "center_map",
     "check_seed",
+    "default_grad_cam_layer",
     "edge_map",
     "grad_cam",
     "occlusion",
@@ -103,11 +104,41 @@ def cam(classifier: Classifier, inputs: ImageSource | torch.Tensor, class_index:
     return class_activation_maps(classifier, x, [index]).maps[0]
 
 
-def _grad_cam_layer(classifier: Classifier, layer: str | None) -> tuple[torch.nn.Module, bool]:
-    """``(module, to_input)``: the pooling layer's input by default, else ``layer``'s output."""
+def default_grad_cam_layer(classifier: Classifier, x: torch.Tensor) -> tuple[str, bool]:
+    """``(name, to_input)``: where Grad-CAM looks when no layer is named.
+
+    The input of the global-average-pooling layer (``to_input``) when the network has one before
+    its linear classifier (the classifier's own ``pooling_layer``, else :func:`~xai_tutorial.
+    core.hooks.find_cam_layers`): there Grad-CAM is ``ReLU(CAM) / (h w)``. Any other network
+    (max pooling, a two-layer head): the output of its last layer with a spatial ``(N, C, h, w)``
+    output, :func:`~xai_tutorial.core.hooks.spatial_layers` (one more forward pass).
+
+    Raises:
+        InputError: no layer of the model gives a feature map larger than ``1 x 1``.
+    """
+    model = classifier.model
+    pooling = getattr(classifier, "pooling_layer", None)
+    if not pooling:
+        try:
+            pooling = find_cam_layers(model)[0]
+        except InputError:  # not GAP + linear: Grad-CAM does not need it to be
+            pooling = None
+    if pooling:
+        return pooling, True
+    layers = spatial_layers(model, x[:1])
+    if not layers:
+        raise InputError(f"{classifier.name or type(model).__name__}: no layer gives a feature "
+                         "map (a (N, C, h, w) output larger than 1 x 1), so Grad-CAM has no "
+                         "layer to look at")
+    return layers[-1].name, False
+
+
+def _grad_cam_layer(classifier: Classifier, x: torch.Tensor, layer: str | None
+                    ) -> tuple[torch.nn.Module, bool]:
+    """``(module, to_input)``: ``layer``'s output, else :func:`default_grad_cam_layer`."""
     if layer is None:
-        pooling, _ = cam_layers(classifier)
-        return get_layer(classifier.model, pooling), True
+        name, to_input = default_grad_cam_layer(classifier, x)
+        return get_layer(classifier.model, name), to_input
     return get_layer(classifier.model, layer), False
 
 
@@ -120,7 +151,7 @@ def _layer_grad_cam(classifier: Classifier, x: torch.Tensor, classes: list[int],
     """
     from captum.attr import LayerGradCam
 
-    module, to_input = _grad_cam_layer(classifier, layer)
+    module, to_input = _grad_cam_layer(classifier, x, layer)
     model = classifier.model
     seen: list[tuple[int, ...]] = []
 
@@ -180,14 +211,17 @@ def grad_cam(
 
         Grad-CAM_c = ReLU(CAM_c) / (h w)
 
-    exactly: Grad-CAM generalizes CAM. At an earlier layer (``layer="_blocks.10"``: the *output*
+    exactly: Grad-CAM generalizes CAM. A network without that head (max pooling, a two-layer
+    classifier) gets the output of its last spatial layer instead
+    (:func:`default_grad_cam_layer`). At an earlier layer (``layer="_blocks.10"``: the *output*
     of that module) the map is finer but mixes in less class-specific features.
 
     Args:
         classifier: the model and its preprocessing.
         inputs: an image or a ``(1, 3, H, W)`` tensor (a batch: :func:`batched_grad_cam`).
         class_index: the class.
-        layer: a module name of ``classifier.model``; ``None`` for the pooling input.
+        layer: a module name of ``classifier.model``; ``None`` for the pooling input (or the
+            last spatial layer of a network without global average pooling).
 
     Returns:
         ``(h, w)``, never negative.
