@@ -280,3 +280,29 @@ def test_answers_are_read_with_the_shared_readers(fashion):
         result = outcome(ex.wrong_turn, wrong_turn_node=turn.node,
                          wrong_turn_probability=value, **context)
         assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
+
+
+def test_context_objects_that_are_not_the_lessons_get_one_reason(fashion):
+    scores = torch.tensor([nbdt for _, _, nbdt in node_scores(fashion, SNEAKER)])
+    by_name = outcome(ex.node_score_by_hand, root_scores_by_hand=scores, fashion_nbdt=fashion,
+                      exercise_image=str(SNEAKER))
+    assert by_name.outcome is Outcome.CORRECT, by_name.line
+    cases = [
+        (ex.node_score_by_hand, {"root_scores_by_hand": scores, "fashion_nbdt": "fashion",
+                                 "exercise_image": SNEAKER}, "`fashion_nbdt` is not an NBDT"),
+        (ex.node_score_by_hand, {"root_scores_by_hand": scores, "fashion_nbdt": fashion,
+                                 "exercise_image": None}, "`exercise_image` is not a photo"),
+        (ex.wrong_turn, {"wrong_turn_node": "clothing", "wrong_turn_probability": 0.5,
+                         "fashion_nbdt": fashion, "misread_image": MISREAD,
+                         "misread_truth": "Nope"}, "`misread_truth` is not one of the tree's"),
+        (ex.untrained_agreement, {"agreement_pairs": [(0, 0)], "untrained_agreement": 1.0,
+                                  "imagenet_nbdt": None, "PHOTOS": ["chelsea"]},
+         "`imagenet_nbdt` is not an NBDT"),
+        (ex.untrained_agreement, {"agreement_pairs": [(0, 0)], "untrained_agreement": 1.0,
+                                  "imagenet_nbdt": fashion, "PHOTOS": ["/nonexistent.png"]},
+         "`PHOTOS[0]` is not a photo"),
+    ]
+    for exercise, values, reason in cases:
+        result = outcome(exercise, **values)
+        assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
+        assert "raised" not in result.line, result.line

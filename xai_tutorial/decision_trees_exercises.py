@@ -19,7 +19,8 @@ import typing
 
 import torch
 
-from .core.images import ImageSource
+from .core.errors import InputError
+from .core.images import ImageSource, load_image
 from .decision_trees import NBDTExplainer, node_scores
 from .decision_trees.lesson import tree_and_network
 from .exercises import Exercise, expect, index, number, text
@@ -36,6 +37,23 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
     expect(not tensor.is_complex() and tensor.dtype != torch.bool,
            f"`{name}` should hold real numbers (scores), not {tensor.dtype}")
     return tensor.detach().float().flatten()
+
+
+def _context(explainer: object, name: str, **pictures: object) -> list:
+    """The lesson's context checked: ``explainer`` an NBDT, each picture loaded with
+    ``load_image`` (a sample name or a path works too), or one clear reason."""
+    expect(isinstance(explainer, NBDTExplainer),
+           f"`{name}` is not an NBDT (it is a {type(explainer).__name__}): re-run the lesson's "
+           "cells above")
+    loaded = []
+    for label, picture in pictures.items():
+        try:
+            loaded.append(load_image(picture))  # type: ignore[arg-type]
+        except InputError:
+            raise AssertionError(f"`{label}` is not a photo that load_image reads (it is a "
+                                 f"{type(picture).__name__}): re-run the lesson's cells "
+                                 "above") from None
+    return loaded
 
 
 def _likely_mistakes(explainer: NBDTExplainer, image: ImageSource) -> dict[str, torch.Tensor]:
@@ -69,6 +87,7 @@ def _likely_mistakes(explainer: NBDTExplainer, image: ImageSource) -> dict[str, 
 
 def _check_node_scores(root_scores_by_hand, *, fashion_nbdt: NBDTExplainer,
                        exercise_image) -> None:
+    (exercise_image,) = _context(fashion_nbdt, "fashion_nbdt", exercise_image=exercise_image)
     ours = _as_tensor(root_scores_by_hand, "root_scores_by_hand")
     rows = node_scores(fashion_nbdt, exercise_image)
     reference = torch.tensor([nbdt for _, _, nbdt in rows])
@@ -120,6 +139,10 @@ def _wrong_turn(explainer: NBDTExplainer, image, truth: str) -> tuple[str, float
 
 def _check_wrong_turn(wrong_turn_node, wrong_turn_probability, *, fashion_nbdt: NBDTExplainer,
                       misread_image, misread_truth) -> None:
+    (misread_image,) = _context(fashion_nbdt, "fashion_nbdt", misread_image=misread_image)
+    expect(isinstance(misread_truth, str) and misread_truth in fashion_nbdt.classes,
+           f"`misread_truth` is not one of the tree's classes ({', '.join(fashion_nbdt.classes)}):"
+           " re-run the lesson's cells above")
     node, probability = _wrong_turn(fashion_nbdt, misread_image, misread_truth)
     wrong_turn_node = text(wrong_turn_node, "wrong_turn_node")
     maps = fashion_nbdt.explain_with_maps(misread_image)[1]
@@ -203,6 +226,8 @@ def _pairs(agreement_pairs: object, count: int) -> list[tuple[int, int]]:
 def _check_agreement(agreement_pairs, untrained_agreement, *, imagenet_nbdt: NBDTExplainer,
                      PHOTOS) -> None:  # noqa: N803 (the lesson's parameter is PHOTOS)
     photos = _photos(PHOTOS)
+    photos = _context(imagenet_nbdt, "imagenet_nbdt",
+                      **{f"PHOTOS[{place}]": photo for place, photo in enumerate(photos)})
     pairs = _pairs(agreement_pairs, len(photos))
     truth = tree_and_network(imagenet_nbdt, photos)
     for place, ((tree, network), (true_tree, true_network)) in enumerate(
