@@ -271,3 +271,68 @@ def test_nbdt_errors_are_one_line(tmp_path, args, words):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert words in result.stderr
     assert len([line for line in result.stderr.splitlines() if "error: " in line]) == 1
+
+
+MAX_POOL_MODEL = '''
+import torch
+from torch import nn
+
+from xai_tutorial import Classifier
+
+
+class MaxPooled(nn.Module):
+    """conv -> ReLU -> AdaptiveMaxPool2d(7) -> Linear: no global average pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=4)
+        self.pool = nn.AdaptiveMaxPool2d(7)
+        self.fc = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        return self.fc(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+def max_pooled():
+    torch.manual_seed(0)
+    return Classifier("max-pooled", MaxPooled(), [f"class {i}" for i in range(10)],
+                      resize=64, crop=64)
+'''
+
+
+def test_explain_grad_cam_on_a_model_without_global_average_pooling(tmp_path):
+    """Grad-CAM needs no GAP: by default it looks at the last spatial layer (here the max
+    pooling's 7 x 7 output); --layer names another; methods without a layer refuse --layer."""
+    (tmp_path / "max_pool_model.py").write_text(MAX_POOL_MODEL)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    def explain(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "xai_tutorial", "explain", "chelsea", "--model",
+             "max_pool_model:max_pooled", "--json", *args],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+    for args in ((), ("--layer", "conv")):
+        out = tmp_path / ("out" + "_".join(args))
+        result = explain("--method", "grad_cam", "--out", str(out), *args)
+        assert result.returncode == 0, result.stderr
+        assert "Grad-CAM" not in result.stderr
+        payload = json.loads(result.stdout)
+        assert payload["method"] == "grad_cam" and payload.get("layer") == (args[1:] or [None])[0]
+        assert (out / "heatmap.jpg").is_file() and (out / "combined.jpg").is_file()
+    for method in ("occlusion", "cam"):
+        result = explain("--method", method, "--layer", "conv", "--out", str(tmp_path / method))
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr == f"error: --layer: the method {method!r} takes no layer " \
+                                "(grad_cam does)\n"
+        assert not (tmp_path / method).exists()
+    unknown = explain("--method", "grad_cam", "--layer", "nope", "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert "'nope'" in unknown.stderr and "conv" in unknown.stderr
+
+
+def test_explain_help_documents_layer(tmp_path):
+    result = run("explain", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--layer NAME" in text and "grad_cam only" in text and "refused for methods" in text

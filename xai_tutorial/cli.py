@@ -145,22 +145,48 @@ def _cam(args: argparse.Namespace) -> int:
     return _report(args, image, classifier, index, float(result.probabilities[index]), raw, paths)
 
 
+def takes_layer(function: Callable[..., object]) -> bool:
+    """Whether a saliency method has a ``layer`` option (a ``layer`` parameter, or ``**options``
+    it may pass on); a function without a signature is given the benefit of the doubt."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any((p.name == "layer" and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD
+               for p in parameters)
+
+
+def _method_options(method: str, layer: str | None) -> dict[str, str]:
+    """``explain``'s options for ``method``: ``{"layer": layer}`` when one is given (refused, in
+    one line, for a method that takes no layer)."""
+    from .core.saliency import get_method
+
+    function = get_method(method)  # an unknown method fails before any work
+    if layer is None:
+        return {}
+    if not takes_layer(function):
+        raise InputError(f"--layer: the method {method!r} takes no layer (grad_cam does)")
+    return {"layer": layer}
+
+
 def _explain(args: argparse.Namespace) -> int:
     import torch
 
     from .cam_view import save_cam
     from .core.hooks import eval_mode
-    from .core.saliency import get_method, model_input, saliency_map
+    from .core.saliency import model_input, saliency_map
 
-    get_method(args.method)  # an unknown method fails before any work
+    options = _method_options(args.method, args.layer)
     image, style, classifier, index = _prepare(args)
     x = model_input(classifier, image)
     with torch.no_grad(), eval_mode(classifier.model):
         probabilities = classifier.model(x)[0].softmax(0)
     index = int(probabilities.argmax()) if index is None else index
-    result = saliency_map(classifier, x, index, args.method)
+    result = saliency_map(classifier, x, index, args.method, **options)
     paths = save_cam(image, result.values, args.out, style=style)
-    extra = {"method": result.method, "forward_passes": result.forward_passes,
+    extra = {"method": result.method, **options, "forward_passes": result.forward_passes,
              "backward_passes": result.backward_passes}
     return _report(args, image, classifier, index, float(probabilities[index]), result.values,
                    paths, extra)
@@ -327,11 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="any registered saliency method's map of a photo", description=(
             "Write heatmap.jpg and combined.jpg for one class with the saliency method --method "
-            "(cam, grad_cam, occlusion, and the controls edge, random, center)."
+            "(cam, grad_cam, occlusion, and the controls edge, random, center). grad_cam looks "
+            "at the input of the global average pooling (where it is ReLU(CAM) / (h w)), or, in "
+            "a network without one, at the output of the last layer with a spatial output; "
+            "--layer names another layer."
         )
     )
     explain.add_argument("--method", default="cam", metavar="NAME",
                          help="a registered saliency method (default cam)")
+    explain.add_argument("--layer", default=None, metavar="NAME",
+                         help="grad_cam only: the module whose output Grad-CAM weighs, by its "
+                              "name in the model (e.g. layer3 of a ResNet; default: the pooling "
+                              "input, or the last spatial layer); refused for methods that "
+                              "take no layer")
     _map_options(explain, scale=False)
     explain.set_defaults(run=_explain)
 
