@@ -503,3 +503,11 @@ def test_context_photos_by_name_and_a_wrong_classifier(default):
         result, line = outcome(ex.flip_probability, **answer, **(default | context))
         assert result is Outcome.NOT_YET and reason in line, line
         assert "Traceback" not in line and "tensor(" not in line and len(line) < 200, line
+
+
+def test_sparse_and_meta_probabilities_are_refused_with_a_reason(default):
+    probabilities, pairs = right_top3(default)
+    for value in (probabilities.to_sparse(), torch.empty(1000, device="meta")):
+        result, line = outcome(ex.top3_by_hand, second_probabilities=value, second_top3=pairs,
+                               **default)
+        assert result is Outcome.NOT_YET and "dense" in line, line

@@ -306,3 +306,11 @@ def test_context_objects_that_are_not_the_lessons_get_one_reason(fashion):
         result = outcome(exercise, **values)
         assert result.outcome is Outcome.NOT_YET and reason in result.line, result.line
         assert "raised" not in result.line, result.line
+
+
+def test_sparse_and_meta_tensors_are_refused_with_a_reason(fashion):
+    scores = torch.tensor([nbdt for _, _, nbdt in node_scores(fashion, SNEAKER)])
+    for value in (scores.to_sparse(), torch.empty(2, device="meta")):
+        result = outcome(ex.node_score_by_hand, root_scores_by_hand=value, fashion_nbdt=fashion,
+                         exercise_image=SNEAKER)
+        assert result.outcome is Outcome.NOT_YET and "dense" in result.line, result.line

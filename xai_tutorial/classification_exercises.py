@@ -57,6 +57,8 @@ OTHER_INTERPOLATIONS = {
 def _as_batch(value: Any, what: str, size: int) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor),
            f"{what} should give a torch tensor, not {type(value).__name__}")
+    expect(value.layout == torch.strided and not value.is_meta,
+           f"{what} should give an ordinary (dense) tensor")
     if value.ndim == 3:
         value = value.unsqueeze(0)
     expect(value.ndim == 4 and value.shape[:2] == (1, 3),
@@ -240,6 +242,8 @@ def _vector(value: Any, name: str, classes: int) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor),
            f"`{name}` should be the tensor of {classes} probabilities your softmax returned, not "
            f"{type(value).__name__}")
+    expect(value.layout == torch.strided and not value.is_meta,
+           f"`{name}` should be an ordinary (dense) tensor of probabilities")
     if value.ndim == 2 and value.shape[0] == 1:
         value = value[0]
     expect(value.ndim == 1 and value.shape[0] == classes,

@@ -34,6 +34,8 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
     expect(isinstance(value, torch.Tensor), f"`{name}` should be a torch tensor, "
            f"not {type(value).__name__}")
     tensor = typing.cast(torch.Tensor, value)
+    expect(tensor.layout == torch.strided and not tensor.is_meta,
+           f"`{name}` should be an ordinary (dense) tensor of numbers")
     expect(not tensor.is_complex() and tensor.dtype != torch.bool,
            f"`{name}` should hold real numbers (scores), not {tensor.dtype}")
     return tensor.detach().float().flatten()
