@@ -24,3 +24,16 @@ class TinyNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
+
+
+class AlwaysEqual(str):
+    """A hostile answer: a str that says it equals everything (a checker must read its
+    characters, not trust its ``==``)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__

@@ -37,9 +37,8 @@ from torch import nn
 from torchvision import transforms
 
 from .classification import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD, Classifier
-from .core.errors import InputError
 from .core.images import load_image
-from .exercises import Exercise, expect, number, text
+from .exercises import Exercise, expect, number, photos, text
 
 #: torchvision's Inception-v3 (``Inception_V3_Weights.IMAGENET1K_V1``): resize 342, crop 299.
 INCEPTION_RESIZE, INCEPTION_CROP = 342, 299
@@ -334,20 +333,12 @@ def _pairs(value: Any, name: str, count: int) -> list[tuple[str, float]]:
 
 
 def _context(classifier: Any, **pictures: Any) -> list[Image.Image]:
-    """The lesson's context checked: ``classifier`` a Classifier, each picture loaded with
-    ``load_image`` (so a sample name works too), or one clear reason."""
+    """The lesson's context checked: ``classifier`` a Classifier, each picture loaded
+    (:func:`~xai_tutorial.exercises.photos`), or one clear reason."""
     expect(isinstance(classifier, Classifier),
            f"`classifier` is not a Classifier (it is a {type(classifier).__name__}): re-run the "
            "lesson's setup cells")
-    loaded = []
-    for name, picture in pictures.items():
-        try:
-            loaded.append(load_image(picture))
-        except InputError:
-            raise AssertionError(f"`{name}` is not a photo that load_image reads (it is a "
-                                 f"{type(picture).__name__}): re-run the lesson's setup "
-                                 "cells") from None
-    return loaded
+    return photos(**pictures)
 
 
 def _place_of(label: str, categories: Sequence[str], probabilities: torch.Tensor, value: float,

@@ -19,11 +19,10 @@ import typing
 
 import torch
 
-from .core.errors import InputError
-from .core.images import ImageSource, load_image
+from .core.images import ImageSource
 from .decision_trees import NBDTExplainer, node_scores
 from .decision_trees.lesson import tree_and_network
-from .exercises import Exercise, expect, index, number, text
+from .exercises import Exercise, expect, index, number, photos, text
 
 #: How far a right answer may be from the package's (the same float32 arithmetic in another
 #: order differs by ~1e-6); numbers typed in from a printed output (4 decimals) are further off.
@@ -42,20 +41,12 @@ def _as_tensor(value: object, name: str) -> torch.Tensor:
 
 
 def _context(explainer: object, name: str, **pictures: object) -> list:
-    """The lesson's context checked: ``explainer`` an NBDT, each picture loaded with
-    ``load_image`` (a sample name or a path works too), or one clear reason."""
+    """The lesson's context checked: ``explainer`` an NBDT, each picture loaded
+    (:func:`~xai_tutorial.exercises.photos`), or one clear reason."""
     expect(isinstance(explainer, NBDTExplainer),
            f"`{name}` is not an NBDT (it is a {type(explainer).__name__}): re-run the lesson's "
            "cells above")
-    loaded = []
-    for label, picture in pictures.items():
-        try:
-            loaded.append(load_image(picture))  # type: ignore[arg-type]
-        except InputError:
-            raise AssertionError(f"`{label}` is not a photo that load_image reads (it is a "
-                                 f"{type(picture).__name__}): re-run the lesson's cells "
-                                 "above") from None
-    return loaded
+    return photos(**pictures)
 
 
 def _likely_mistakes(explainer: NBDTExplainer, image: ImageSource) -> dict[str, torch.Tensor]:

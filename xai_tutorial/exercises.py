@@ -143,6 +143,27 @@ def flag(value: object, name: str) -> bool:
     return bool(got)
 
 
+def photos(**pictures: object) -> list:
+    """The lesson's context photos, each loaded with :func:`~xai_tutorial.load_image` (so a
+    sample name or a path works as well as a picture), in the order given.
+
+    Raises:
+        AssertionError: naming the first that does not load ("re-run the lesson's cells").
+    """
+    from .core.errors import InputError
+    from .core.images import load_image
+
+    loaded = []
+    for name, picture in pictures.items():
+        try:
+            loaded.append(load_image(picture))  # type: ignore[arg-type]
+        except InputError:
+            raise AssertionError(f"`{name}` is not a photo that load_image reads (it is a "
+                                 f"{type(picture).__name__}): re-run the lesson's cells "
+                                 "above") from None
+    return loaded
+
+
 def _text(value: object) -> str:
     """``str(value)``, safely: a learner's exception or object whose ``__str__`` raises (or
     returns something that is not a str) is shown by its type's name instead."""
