@@ -208,9 +208,9 @@ def test_second_class_of_the_cropped_scene_is_named(small):
     assert result is Outcome.NOT_YET and "centre-cropped scene" in line, line
 
 
-def test_second_class_not_attempted_or_not_checked(scene_context):
+def test_second_class_partly_answered_or_not_checked(scene_context):
     result, line = outcome(ex.second_class, scene_context, second_class_index=3)
-    assert result is Outcome.NOT_ATTEMPTED and "`second_class_map`" in line
+    assert result is Outcome.NOT_YET and "`second_class_map`" in line
     _, line = outcome(ex.second_class, {}, second_class_index=3, second_class_map=None,
                       second_class_peak=None)
     assert "`classifier`, `scene` not defined" in line, line
@@ -354,7 +354,7 @@ def test_random_resnet_guessed_or_copied_numbers_fail(resnet, photo_context):
     # and without the maps and the vector the number alone is not an answer
     result, line = outcome(ex.random_resnet, photo_context, random_resnet_layer="layer4",
                            random_resnet_identity_error=0)
-    assert result is Outcome.NOT_ATTEMPTED and "`random_resnet_cams`" in line
+    assert result is Outcome.NOT_YET and "`random_resnet_cams`" in line
     assert "`random_resnet_rebuilt`" in line
 
 

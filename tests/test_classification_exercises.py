@@ -342,7 +342,7 @@ def test_flip_follows_the_lessons_photo(tiny):
 
 def test_flip_half_attempted_names_the_missing_variable():
     result, line = outcome(ex.flip_probability, flip_label="tabby")
-    assert result is Outcome.NOT_ATTEMPTED and "`mirrored_probabilities`" in line
+    assert result is Outcome.NOT_YET and "`mirrored_probabilities`" in line
 
 
 def test_every_printed_solution_passes_in_the_lessons_namespace(default):

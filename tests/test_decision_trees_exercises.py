@@ -153,7 +153,7 @@ def test_untrained_agreement_follows_the_lessons_objects(fashion):
     assert numpy_answer.outcome is Outcome.CORRECT, numpy_answer.line
     # the number alone, or a guessed one, is not enough
     guessed = outcome(ex.untrained_agreement, untrained_agreement=agreeing / total, **common)
-    assert guessed.outcome is Outcome.NOT_ATTEMPTED and "agreement_pairs" in guessed.line
+    assert guessed.outcome is Outcome.NOT_YET and "agreement_pairs" in guessed.line
     made_up = check(agreement_pairs=[(0, 0)] * total, untrained_agreement=1.0)
     assert made_up.outcome is Outcome.NOT_YET and "PHOTOS[" in made_up.line
     count = check(agreement_pairs=pairs, untrained_agreement=agreeing)

@@ -37,9 +37,9 @@ def test_wrong_answers_fail_with_a_reason(capsys):
 
 
 def test_missing_variable_is_not_attempted_not_a_name_error(capsys):
-    result = EXERCISE.check({"value": 3})
+    result = EXERCISE.check({})
     assert result.outcome is Outcome.NOT_ATTEMPTED and not result
-    expected = "○ Double it: not attempted yet (define `twice`, then check again)\n"
+    expected = "○ Double it: not attempted yet (define `value`, `twice`, then check again)\n"
     assert capsys.readouterr().out == expected
 
 
@@ -146,3 +146,10 @@ def test_answer_readers_refuse_with_a_reason(reader, value, says) -> None:
         value = torch.tensor(0.5 + 1j)
     with pytest.raises(AssertionError, match=re.escape(says)):
         getattr(exercises, reader)(value, "x")
+
+
+def test_part_of_an_answer_is_not_yet(capsys):
+    """A number without the object it was computed from is an answer, and not yet a right one."""
+    result = EXERCISE.check({"twice": 6})
+    assert result.outcome is Outcome.NOT_YET
+    assert "Define `value` too" in result.line

@@ -216,8 +216,13 @@ class Exercise:
         missing = [v for v in self.variables if v not in namespace]
         if missing:
             names = ", ".join(f"`{v}`" for v in missing)
-            return Result(Outcome.NOT_ATTEMPTED,
-                          f"○ {self.name}: not attempted yet (define {names}, then check again)")
+            if len(missing) == len(self.variables):
+                return Result(Outcome.NOT_ATTEMPTED, f"○ {self.name}: not attempted yet "
+                                                     f"(define {names}, then check again)")
+            # Part of an answer (a number without the object it was computed from) is an
+            # answer, and not yet a right one.
+            return Result(Outcome.NOT_YET, f"✗ {self.name}: not yet. Define {names} too: the "
+                                           "answer is checked together with what it comes from")
         absent = [v for v in self.context if v not in namespace]
         if absent:
             names = ", ".join(f"`{v}`" for v in absent)
