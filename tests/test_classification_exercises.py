@@ -349,15 +349,8 @@ def test_every_printed_solution_passes_in_the_lessons_namespace(default):
     """The printed solution, run after the lesson's cells it uses, is correct (default model)."""
     import inspect
 
-    classifier = default["classifier"]
-    namespace = dict(default) | {
-        "torch": torch, "transforms": transforms, "ImageOps": ImageOps, "model": classifier.model,
-        "my_softmax": softmax,
-        "my_preprocess": compose(classifier.resize, classifier.crop, classifier.mean,
-                                 classifier.std),
-    }
+    namespace = lesson_namespace(default)
     with torch.no_grad():
-        namespace["predictions"] = classifier.predict(default["image"], k=5)
         for exercise in ex.EXERCISES:
             exec(inspect.cleandoc(exercise.solution_text), namespace)
             result = exercise.evaluate(namespace)
