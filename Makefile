@@ -20,7 +20,7 @@ WORDNET    := $(NLTK_DATA)/corpora/wordnet/lexnames
 FASHION    := $(DATA)/FashionMNIST/raw/t10k-labels-idx1-ubyte
 DEBIAN_PKGS := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
-.PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons
+.PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons grade benchmark-grade
 
 setup: $(STAMP)
 
@@ -110,6 +110,19 @@ benchmark-lessons: setup data
 
 fetch: setup
 	$(BIN)/python -m xai_tutorial fetch --all
+
+# Grade a class: SUBMISSIONS is a folder holding one notebook (or one folder of notebooks) per
+# student, as collected; the table goes to GRADES. Options: GRADE_OPTIONS="--jobs 2 --timeout 300"
+SUBMISSIONS ?= submissions
+GRADES      ?= grades
+GRADE_OPTIONS ?=
+grade: setup data
+	@test -d "$(SUBMISSIONS)" || { echo "error: no folder $(SUBMISSIONS) (make grade SUBMISSIONS=dir)"; exit 1; }
+	$(BIN)/python -m xai_tutorial grade "$(SUBMISSIONS)"/* --out "$(GRADES)" $(GRADE_OPTIONS)
+
+# The grader's cost against running the same notebooks alone (goal: at most 10% more).
+benchmark-grade: setup data
+	$(BIN)/python benchmarks/grading.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -385,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument("--soft", action="store_true", help="soft decision rules")
     tree.add_argument("--json", action="store_true", help="print JSON instead of text")
     tree.set_defaults(run=_nbdt)
+
+    from .grading.cli import add_parser as add_grade  # instructors: grade a class
+
+    add_grade(commands)
     return parser
 
 

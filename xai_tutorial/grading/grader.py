@@ -1,0 +1,345 @@
+"""Grade a class: submissions in, a student x exercise table out (``python -m xai_tutorial grade``).
+
+The order of work, so that nothing a submission does can change a grade but its own:
+
+1. Read every submission as data (size-capped JSON), tell its lesson from its cells.
+2. Before any submission runs: read the teacher notebooks (their parameters and hidden tests),
+   and build each lesson's pristine context (model, photos, ...) in this process.
+3. Run each submission in its own box (:mod:`.box`, :mod:`.run`), ``jobs`` at a time; the
+   grader's export cells send the answers out as data (:mod:`.answers`).
+4. Check the answers here, with the lesson's own checkers and the pristine context, then the
+   hidden tests; write the report all-or-nothing (:mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from ..core.images import load_image
+from . import answers as answers_mod
+from . import lessons as lessons_mod
+from .marks import error_lines, marks_for, missing_lesson_marks
+from .report import Column, Mark, StudentReport, write_report
+from .run import BOX_SCRIPT, Execution, Limits, execute
+
+#: A notebook bigger than this is not read (a lesson's notebook is a few hundred kB).
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+class GradingError(RuntimeError):
+    """The grader cannot run (the instructor's problem: no box, no teacher notebooks, ...)."""
+
+
+@dataclass
+class Submission:
+    """One student's files: ``name`` is the file's or the folder's name."""
+
+    name: str
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+def find_submissions(paths: Sequence[Path]) -> list[Submission]:
+    """One submission per path: a notebook, or a folder of notebooks (searched below it,
+    checkpoints and symbolic links skipped). Two students of the same name are told apart by
+    their paths."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            files, notes = [], []
+            for file in sorted(path.rglob("*.ipynb")):
+                if ".ipynb_checkpoints" in file.parts:
+                    continue
+                if file.is_symlink() or not file.is_file():
+                    notes.append(f"skipped {file.name}: not a regular file")
+                    continue
+                files.append(file)
+            if not files:
+                notes.append(f"no notebook in the folder {path.name}")
+            found.append(Submission(path.name, files, notes))
+        else:
+            found.append(Submission(path.stem if path.suffix == ".ipynb" else path.name, [path]))
+    counts: dict[str, int] = {}
+    for sub in found:
+        counts[sub.name] = counts.get(sub.name, 0) + 1
+    for sub, path in zip(found, paths, strict=True):
+        if counts[sub.name] > 1:
+            sub.notes.append(f"another submission has the name {sub.name!r}: told apart by path")
+            sub.name = f"{sub.name} ({path})"
+    return found
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """The notebook at ``path``, or None and why it cannot be read (one line)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        return None, f"{path.name}: cannot be read ({exc.strerror})"
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        return None, f"{path.name}: over {MAX_NOTEBOOK_BYTES // 2**20} MB, not read"
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except (ValueError, UnicodeDecodeError, nbformat.ValidationError, KeyError,
+            TypeError, AttributeError, RecursionError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        return None, f"{path.name}: not a valid notebook ({type(exc).__name__}: {reason})"
+    return nb, None
+
+
+@dataclass
+class Job:
+    """One notebook of one student, read and of a known lesson."""
+
+    student: int
+    path: Path
+    lesson: lessons_mod.Lesson
+    notebook: nbformat.NotebookNode
+
+
+@dataclass
+class Pristine:
+    """What the grader reads before any submission runs, per lesson."""
+
+    lesson: lessons_mod.Lesson
+    params_source: str
+    hidden: dict[str, str]
+    context: dict[str, Any]
+    probes: dict[str, Any]
+
+
+def load_pristine(lessons: Sequence[lessons_mod.Lesson], source: Path) -> dict[str, Pristine]:
+    """Teacher notebooks, parameters, hidden tests and contexts of ``lessons``."""
+    found = {}
+    for lesson in lessons:
+        try:
+            teacher = lessons_mod.teacher(lesson, source)
+        except (OSError, ValueError) as exc:
+            raise GradingError(f"the teacher notebook of lesson {lesson.number} "
+                               f"({source / lesson.notebook}) cannot be read: {exc}") from exc
+        params_source, params = lessons_mod.parameters(teacher)
+        context = lessons_mod.context(lesson, params, source)
+        probes = {name: load_image(name) for exercise in lesson.exercises.values()
+                  for name in exercise.probes}
+        found[lesson.number] = Pristine(lesson, params_source,
+                                        lessons_mod.hidden_tests(teacher, lesson), context, probes)
+    return found
+
+
+def plan(submissions: Sequence[Submission]) -> tuple[list[Job], list[set[str]], list[bool]]:
+    """The notebooks to run; per student the lessons handed in, and whether a file of theirs
+    could not be read (their lessons not handed in are then "error", not "not attempted")."""
+    jobs: list[Job] = []
+    handed: list[set[str]] = [set() for _ in submissions]
+    broken = [False for _ in submissions]
+    for index, sub in enumerate(submissions):
+        for path in sub.files:
+            nb, problem = read_notebook(path)
+            if nb is None:
+                sub.notes.append(problem or f"{path.name}: cannot be read")
+                broken[index] = True
+                continue
+            lesson = lessons_mod.lesson_of(nb)
+            if lesson is None:
+                sub.notes.append(f"{path.name}: not a notebook of a known lesson (no "
+                                 "`ex.<name>.check()` cell of lessons 01-04)")
+                broken[index] = True
+                continue
+            if lesson.number in handed[index]:
+                sub.notes.append(f"{path.name}: a second notebook of lesson {lesson.number}, "
+                                 "not graded (the first one in name order is)")
+                continue
+            handed[index].add(lesson.number)
+            jobs.append(Job(index, path, lesson, nb))
+    return jobs, handed, broken
+
+
+# ----------------------------------------------------------------------------------------------
+# The box: which kind this machine allows, and each box's folder and description
+
+
+def _ancestors(path: Path) -> set[Path]:
+    return {path, *path.parents}
+
+
+def box_spec(mode: str, staging: Path, hidden: Sequence[Path]) -> dict[str, Any]:
+    """``box.py``'s description shared by every box of a run (its folder, user, limits and
+    environment are added per box): what to hide, what to keep visible under it."""
+    hide_dirs = {p.resolve() for p in hidden if p.is_dir()}
+    hide_files = {p.resolve() for p in hidden if p.is_file()}
+    home = Path.home().resolve()
+    if home != Path("/"):
+        hide_dirs.add(home)
+    needed = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
+              Path(sys.executable).resolve().parent, ASSETS.parent,
+              *(Path(p) for p in sys.path if p and Path(p).is_dir()),
+              *(Path(os.environ[k]) for k in ("NLTK_DATA",) if k in os.environ)}
+    needed = {p.resolve() for p in needed}
+    # A folder the kernel needs (the Python installation, the package) is never hidden whole;
+    # one under a hidden folder is bound back in, read-only.
+    hide_dirs = {d for d in hide_dirs if not any(d in _ancestors(n) for n in needed)} | (
+        {home} if home != Path("/") else set())
+    expose = sorted(str(n) for n in needed if any(h in n.parents for h in hide_dirs))
+    tmpfs = ["/tmp", "/var/tmp", "/dev/shm"]
+    if not str(staging).startswith("/tmp/"):
+        tmpfs.append(str(staging))
+    return {"mode": mode, "network": True, "tmpfs": tmpfs,
+            "hide_dirs": sorted(str(d) for d in hide_dirs),
+            "hide_files": sorted(str(f) for f in hide_files), "expose": expose}
+
+
+def box_mode(no_box: bool) -> str:
+    """``root`` (as root), ``userns`` (a user namespace of the user's own), ``none`` (only with
+    ``--no-box``); raises GradingError when no box can be built and ``--no-box`` was not given."""
+    if no_box:
+        return "none"
+    if sys.platform != "linux":
+        raise GradingError("the box needs Linux (namespaces); on this system, grade only "
+                           "notebooks you trust, with --no-box")
+    mode = "root" if os.geteuid() == 0 else "userns"
+    with tempfile.TemporaryDirectory(prefix="xai-probe-") as folder:
+        box = Path(folder)
+        spec = {"mode": mode, "uid": 1_999_999_999, "box": str(box), "cwd": str(box),
+                "network": True, "tmpfs": [], "limits": {}, "env": {}}
+        (box / "spec.json").write_text(json.dumps(spec))
+        import subprocess
+
+        done = subprocess.run([sys.executable, "-I", str(BOX_SCRIPT), str(box / "spec.json"),
+                               "--", "/bin/true"], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise GradingError(f"cannot build a box on this machine ({mode}: "
+                           f"{' '.join(done.stderr.split())[:200]}); grade only notebooks you "
+                           "trust, with --no-box")
+    return mode
+
+
+def _uid(index: int) -> int:
+    """A user id of one box: unused by the system, different for every box of every run."""
+    return 1_500_000_000 + (os.getpid() % 10_000) * 10_000 + index % 10_000
+
+
+async def _run_job(job: Job, index: int, pristine: Pristine, staging: Path,
+                   spec: dict[str, Any], limits: Limits) -> tuple[Execution, list]:
+    box = staging / f"b{index}"
+    (box / "notebooks").mkdir(parents=True)
+    shutil.copytree(ASSETS, box / "assets")
+    for sub in (".config", ".cache", ".ipython", ".runtime"):
+        (box / sub).mkdir()
+    prepared, sections = lessons_mod.prepare(job.notebook, job.lesson, pristine.params_source,
+                                             answers_mod.export_cell)
+    nbformat.write(prepared, box / "notebooks" / job.lesson.notebook)
+    try:
+        run = await execute(prepared, box, {**spec, "uid": _uid(index)}, limits,
+                            staging / f"b{index}.log")
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+    return run, sections
+
+
+async def run_all(jobs: Sequence[Job], pristine: dict[str, Pristine], spec: dict[str, Any],
+                  limits: Limits, workers: int, staging: Path,
+                  progress: Any = None) -> list[tuple[Execution, dict[str, Mark]]]:
+    """Every job in its box, ``workers`` at a time; each run checked as soon as it ends (in a
+    thread, so the other kernels keep being served)."""
+    semaphore = asyncio.Semaphore(workers)
+    checker = ThreadPoolExecutor(max_workers=1)
+    loop = asyncio.get_running_loop()
+
+    async def one(index: int, job: Job) -> tuple[Execution, dict[str, Mark]]:
+        async with semaphore:
+            run, sections = await _run_job(job, index, pristine[job.lesson.number], staging,
+                                           spec, limits)
+        marks = await loop.run_in_executor(checker, marks_for, run, sections,
+                                           pristine[job.lesson.number], limits.answer_bytes)
+        if progress is not None:
+            progress(job, run, marks)
+        return run, marks
+
+    try:
+        return list(await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs))))
+    finally:
+        checker.shutdown()
+
+
+def columns_of(lessons: Sequence[lessons_mod.Lesson]) -> list[Column]:
+    return [Column(lesson.number, key, exercise.name) for lesson in lessons
+            for key, exercise in lesson.exercises.items()]
+
+
+def summary_lines(mode: str, spec: dict[str, Any], limits: Limits, jobs: int,
+                  seconds: float, notebooks: int) -> list[str]:
+    """What the box enforced in this run, and what it could not (shown above the table)."""
+    lines = [f"{notebooks} notebooks graded in {seconds:.0f} s, {jobs} at a time; limits per "
+             f"notebook: {limits.notebook_seconds:g} s wall-clock ({limits.cell_seconds:g} s per "
+             f"cell), {limits.memory_bytes / 2**30:g} GiB address space, {limits.processes} "
+             f"processes and threads, {limits.file_bytes // 2**20} MB per file written, "
+             f"{limits.output_bytes // 2**20} MB of output kept."]
+    if mode == "none":
+        lines.append("NOT in a box (--no-box): the submissions ran as the grader's user, with "
+                     "its files and network; use this only for notebooks you trust.")
+        return lines
+    who = ("an unprivileged user of its own" if mode == "root" else
+           "your user, in a user namespace (the process limit counts all of your processes)")
+    lines.append(f"Each notebook ran in a box: its own kernel and copy of the lesson, as {who}; "
+                 "no network (loopback only); every file read-only but its own folder and a "
+                 f"private /tmp; {len(spec['hide_dirs']) + len(spec['hide_files'])} folders "
+                 "and files of the grader hidden (the submissions, the output folder, the "
+                 "teacher notebooks, the grader's home).")
+    lines.append("Answers were checked outside the box, as data, with the teacher "
+                 "notebooks' parameters and hidden tests.")
+    return lines
+
+
+def grade(paths: Sequence[Path], out: Path, *, jobs: int | None = None,
+          limits: Limits | None = None, source: Path | None = None, no_box: bool = False,
+          progress: Any = None) -> list[StudentReport]:
+    """Grade ``paths`` (one student each) into ``out`` (see the module's docstring)."""
+    import time
+
+    start = time.perf_counter()
+    limits = limits or Limits()
+    source = (source or lessons_mod.NOTEBOOKS).resolve()
+    submissions = find_submissions(paths)
+    work, handed, broken = plan(submissions)
+    lessons = [lessons_mod.LESSONS[n] for n in sorted({job.lesson.number for job in work})]
+    mode = box_mode(no_box)
+    pristine = load_pristine(lessons, source)
+    workers = max(1, jobs or os.cpu_count() or 1)
+    staging = Path(tempfile.mkdtemp(prefix="xai-grade-"))
+    try:
+        staging.chmod(0o711)
+        spec = box_spec(mode, staging, [*paths, out, source])
+        runs = asyncio.run(run_all(work, pristine, spec, limits, workers, staging, progress))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    reports = [StudentReport(sub.name, {}, list(sub.notes), [], [str(f) for f in sub.files])
+               for sub in submissions]
+    for job, (run, marks) in zip(work, runs, strict=True):
+        report = reports[job.student]
+        report.marks.update(marks)
+        report.errors.extend(error_lines(run, job.lesson.number))
+        if run.dropped_output:
+            report.notes.append(f"lesson {job.lesson.number}: output over "
+                                f"{limits.output_bytes // 2**20} MB was not kept")
+    for index, report in enumerate(reports):
+        for lesson in lessons:
+            if lesson.number not in handed[index]:
+                report.marks.update(missing_lesson_marks(lesson, broken[index]))
+    summary = summary_lines(mode, spec, limits, workers, time.perf_counter() - start, len(work))
+    write_report(out, columns_of(lessons), reports, summary=summary)
+    return reports
