@@ -42,6 +42,8 @@ from .exercises import Exercise, expect, number, photos, text
 
 #: torchvision's Inception-v3 (``Inception_V3_Weights.IMAGENET1K_V1``): resize 342, crop 299.
 INCEPTION_RESIZE, INCEPTION_CROP = 342, 299
+#: The photos exercise 1's answer is applied to (a wide one and a tall one; the grader's probes).
+INCEPTION_PROBES = ("chelsea", "cat_over_coffee")
 #: Resize's interpolations other than its default (bilinear), as the learner would name them.
 OTHER_INTERPOLATIONS = {
     "nearest-neighbour (NEAREST)": transforms.InterpolationMode.NEAREST,
@@ -161,7 +163,7 @@ def _check_inception_preprocessing(inception_preprocess: Any) -> str | None:
 def _check_inception_values(inception_preprocess: Callable) -> str | None:
     """Why ``inception_preprocess`` does not give the weights entry's tensors, or None."""
     size = INCEPTION_CROP
-    for sample in ("chelsea", "cat_over_coffee"):  # a wide photo and a tall one
+    for sample in INCEPTION_PROBES:
         photo = load_image(sample)
         got = _as_batch(inception_preprocess(photo), f"inception_preprocess({sample!r})", size)
         want = _inception_reference().preprocess(photo)
@@ -202,6 +204,7 @@ inception_preprocessing = Exercise(
         transforms.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
     ])
     """,
+    probes=INCEPTION_PROBES,
 )
 
 

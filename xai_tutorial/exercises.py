@@ -202,6 +202,8 @@ class Exercise:
         solution_text: a working answer, as code.
         context: names of the lesson's own objects (``classifier``, ``image``, ...) that the
             checker takes as keyword arguments, read from the same namespace as the answer.
+        probes: fixed inputs (sample names) the grader applies a callable answer to, in the
+            learner's kernel, so only the results leave it (the checker calls it on these).
     """
 
     name: str
@@ -210,6 +212,7 @@ class Exercise:
     hint_text: str
     solution_text: str
     context: tuple[str, ...] = ()
+    probes: tuple[str, ...] = ()
 
     def evaluate(self, namespace: Mapping[str, Any]) -> Result:
         """Check the answer in ``namespace`` without printing anything."""
