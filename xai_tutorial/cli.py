@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .core._files import printable, target_of
 from .core.downloads import DOWNLOADS
@@ -369,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     _map_options(explain, scale=False)
     explain.set_defaults(run=_explain)
 
+    _add_nbdt(commands)
+
+    from .grading.cli import add_parser as add_grade  # instructors: grade a class
+
+    add_grade(commands)
+    return parser
+
+
+def _add_nbdt(commands: Any) -> None:
+    """The ``nbdt`` command (the tutorial's step 4)."""
     tree = commands.add_parser(
         "nbdt", help="explain a photo with a Neural-Backed Decision Tree (the tutorial's step 4)",
         description=(
@@ -385,11 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
     tree.add_argument("--soft", action="store_true", help="soft decision rules")
     tree.add_argument("--json", action="store_true", help="print JSON instead of text")
     tree.set_defaults(run=_nbdt)
-
-    from .grading.cli import add_parser as add_grade  # instructors: grade a class
-
-    add_grade(commands)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
