@@ -74,9 +74,11 @@ def test_the_csv_holds_exactly_the_statuses_totals_notes_and_reasons(tmp_path):
          "second_class reason"],
         ["Ada", "correct", "correct", "not yet", "2", "3", "", "", "",
          "the map is of the first class"],
-        ["Bo Li", "not yet", "not attempted", "not attempted", "0", "3",
+        # Bo Li handed in lesson 01 only: his total is its 2 exercises, not the table's 3.
+        ["Bo Li", "not yet", "not attempted", "not attempted", "0", "2",
          "lesson 02 not handed in", "the 2nd class is wrong", "", ""],
-        ["Čapek", "error", "error", "correct", "1", "3", "",
+        ["Čapek", "error", "error", "correct", "1", "3",
+         "1 error(s) stopped cells (see the feedback)",
          "error: wall-clock limit (60 s)", "error: wall-clock limit (60 s)", ""],
     ]
     assert (tmp_path / "out" / "grades.csv").read_bytes().decode("utf-8").startswith("student,")
@@ -302,8 +304,9 @@ def test_the_page_shows_the_summary_the_run_lines_and_the_table(tmp_path):
     page = Page(text)
     assert page.all("html")[0]["lang"] == "en"
     assert page.joined("h1") == "Grades" and "click a column heading" in page.joined("caption")
-    assert ("3 students, 3 exercises. Correct per exercise: Top 3 by hand 1/3, "
-            "Inception preprocessing 1/3, Second class map 1/3") in page.joined("p")
+    # Counted among those who handed the lesson in (Bo Li did not hand in lesson 02).
+    assert ("3 students, 3 exercises. Correct per exercise: Top 3 by hand 1 of 3, "
+            "Inception preprocessing 1 of 3, Second class map 1 of 2") in page.joined("p")
     assert "network: not enforced (no user namespaces)" in page.joined("ul")
     assert len(page.all("button")) == len(COLUMNS) + 3  # student, exercises, correct, notes
     assert [a["aria-sort"] for a in page.all("th") if "aria-sort" in a] == ["none"] * 6

@@ -58,6 +58,12 @@ class Mark:
     reason: str  #: one line, "" when correct
     line: str  #: what the student would have seen, e.g. "✓ Top 3 by hand: correct!"
 
+    @property
+    def handed_in(self) -> bool:
+        """False for the marks of a lesson the student did not hand in ("not attempted" with no
+        line): they are left out of the totals, the per-exercise counts and the feedback."""
+        return bool(self.line.strip()) or self.status != "not attempted"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -92,7 +98,7 @@ def write_report(out: Path, columns: Sequence[Column], students: Sequence[Studen
     """
     out = Path(out)
     _validate(columns, students)
-    _check_out(out)
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -138,7 +144,7 @@ def _move_into_place(new: Path, out: Path) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
-def _check_out(out: Path) -> None:
+def check_out(out: Path) -> None:
     """Refuse an ``out`` that is not absent, empty, or a previous grade folder."""
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ReportError(f"{out} exists and is not a folder: not replacing it with grades")
@@ -187,6 +193,18 @@ def _correct(student: StudentReport) -> int:
     return sum(mark.status == "correct" for mark in student.marks.values())
 
 
+def _total(student: StudentReport) -> int:
+    """The exercises of the lessons the student handed in."""
+    return sum(mark.handed_in for mark in student.marks.values())
+
+
+def _notes(student: StudentReport) -> list[str]:
+    notes = list(student.notes)
+    if student.errors:
+        notes.append(f"{len(student.errors)} error(s) stopped cells (see the feedback)")
+    return notes
+
+
 def grades_csv(columns: Sequence[Column], students: Sequence[StudentReport]) -> str:
     """The CSV text: ``student``, one status column per exercise key, ``correct``, ``total``,
     ``notes``, then one ``<key> reason`` column per exercise."""
@@ -197,7 +215,7 @@ def grades_csv(columns: Sequence[Column], students: Sequence[StudentReport]) -> 
         "student", *keys, "correct", "total", "notes", *(f"{key} reason" for key in keys))])
     for student in students:
         row = [student.name, *(student.marks[key].status for key in keys),
-               str(_correct(student)), str(len(keys)), "; ".join(student.notes),
+               str(_correct(student)), str(_total(student)), "; ".join(_notes(student)),
                *(student.marks[key].reason for key in keys)]
         writer.writerow([spreadsheet_safe(cell) for cell in row])
     return buffer.getvalue()
@@ -265,7 +283,7 @@ def feedback_md(columns: Sequence[Column], student: StudentReport) -> str:
     attempted" with no line (the student did not hand that lesson in)."""
     parts = [f"# Feedback: {_one_line(student.name)}", ""]
     correct = _correct(student)
-    parts += [f"{correct} of {len(columns)} exercises correct.", ""]
+    parts += [f"{correct} of {_total(student)} exercises correct.", ""]
     if student.sources:
         parts += ["Graded: " + ", ".join(_one_line(s) for s in student.sources), ""]
     lessons: dict[str, list[Column]] = {}
@@ -273,7 +291,7 @@ def feedback_md(columns: Sequence[Column], student: StudentReport) -> str:
         lessons.setdefault(column.lesson, []).append(column)
     for lesson, its in lessons.items():
         marks = [student.marks[c.key] for c in its]
-        if all(m.status == "not attempted" and not m.line.strip() for m in marks):
+        if not any(m.handed_in for m in marks):
             continue
         parts += [f"## Lesson {_one_line(lesson)}", ""]
         parts += [f"- {_mark_line(c, m)}" for c, m in zip(its, marks, strict=True)] + [""]
@@ -369,24 +387,22 @@ def _header(columns: Sequence[Column]) -> list[str]:
                 "</button></th>")
 
     cells = [th("Student")] + [th(c.title, f"{c.lesson} · {c.key}") for c in columns]
-    cells += [th("Correct", f"of {len(columns)}"), th("Notes")]
+    cells += [th("Correct"), th("Notes")]
     return ["<thead><tr>", *cells, "</tr></thead>"]
 
 
 def _rows(columns: Sequence[Column], students: Sequence[StudentReport]) -> list[str]:
     lines = ["<tbody>"]
     for index, student in enumerate(students):
-        notes = list(student.notes)
-        if student.errors:
-            notes.append(f"{len(student.errors)} error(s) stopped cells")
+        notes = _notes(student)
         lines += [f'<tr data-index="{index}">',
                   f'<th scope="row"><a href="#student-{index}">{_e(student.name)}</a></th>',
                   *(_status_cell(student.marks[c.key]) for c in columns),
-                  f'<td class="num" data-sort="{_correct(student)}">{_correct(student)}</td>',
+                  f'<td class="num" data-sort="{_correct(student)}">{_correct(student)} of '
+                  f"{_total(student)}</td>",
                   f"<td>{_e('; '.join(notes))}</td>", "</tr>"]
-    counts = [sum(s.marks[c.key].status == "correct" for s in students) for c in columns]
     lines += ["</tbody>", '<tfoot><tr><th scope="row">Correct</th>',
-              *(f'<td class="num">{n} of {len(students)}</td>' for n in counts),
+              *(f'<td class="num">{_column_count(c, students)}</td>' for c in columns),
               "<td></td><td></td></tr></tfoot>"]
     return lines
 
@@ -395,7 +411,7 @@ def _details(columns: Sequence[Column], students: Sequence[StudentReport]) -> li
     lines = ["<h2>Reasons, notes and errors per student</h2>"]
     for index, student in enumerate(students):
         lines += [f'<details id="student-{index}"><summary>{_e(student.name)}: '
-                  f"{_correct(student)} of {len(columns)} correct</summary><ul>"]
+                  f"{_correct(student)} of {_total(student)} correct</summary><ul>"]
         for column in columns:
             mark = student.marks[column.key]
             lines.append(f"<li>{_e(column.title)} ({_e(column.lesson)} · {_e(column.key)}) — "
@@ -410,10 +426,15 @@ def _details(columns: Sequence[Column], students: Sequence[StudentReport]) -> li
     return lines
 
 
+def _column_count(column: Column, students: Sequence[StudentReport]) -> str:
+    """"n of m": correct among the students who handed the exercise's lesson in."""
+    marks = [s.marks[column.key] for s in students if s.marks[column.key].handed_in]
+    return f"{sum(m.status == 'correct' for m in marks)} of {len(marks)}"
+
+
 def _summary_line(columns: Sequence[Column], students: Sequence[StudentReport]) -> str:
     n = len(students)
-    parts = [f"{c.title} {sum(s.marks[c.key].status == 'correct' for s in students)}/{n}"
-             for c in columns]
+    parts = [f"{c.title} {_column_count(c, students)}" for c in columns]
     text = f"{n} student{'s' if n != 1 else ''}, {len(columns)} exercises"
     return _e(text + (". Correct per exercise: " + ", ".join(parts) if parts else ""))
 
