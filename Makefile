@@ -118,6 +118,7 @@ GRADES      ?= grades
 GRADE_OPTIONS ?=
 grade: setup data
 	@test -d "$(SUBMISSIONS)" || { echo "error: no folder $(SUBMISSIONS) (make grade SUBMISSIONS=dir)"; exit 1; }
+	@ls -A "$(SUBMISSIONS)" | grep -q . || { echo "error: the folder $(SUBMISSIONS) is empty: put one notebook (or one folder of notebooks) per student in it"; exit 1; }
 	$(BIN)/python -m xai_tutorial grade "$(SUBMISSIONS)"/* --out "$(GRADES)" $(GRADE_OPTIONS)
 
 # The grader's cost against running the same notebooks alone (goal: at most 10% more).

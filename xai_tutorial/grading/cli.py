@@ -29,7 +29,10 @@ def add_parser(commands: Any) -> None:
             "Run each submission (a notebook, or a folder of one student's notebooks) in a box "
             "of its own, check its answers outside the box, and write grades.csv, grades.html "
             "and feedback/<student>.md into --out, all or nothing."))
-    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
+                       help="one per student: a notebook (the student's name is the file's) or "
+                            "a folder of that student's notebooks (the folder's name); give a "
+                            "class folder's entries, e.g. submissions/*")
     grade.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="the folder to write (absent, empty, or an earlier grade folder)")
     grade.add_argument("--jobs", type=_positive(int), default=None, metavar="N",
