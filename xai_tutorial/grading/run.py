@@ -126,9 +126,11 @@ def _errors(nb: NotebookNode) -> list[CellError]:
         for out in cell.get("outputs", []):
             if out.get("output_type") != "error":
                 continue
-            tb = [escaped(_plain(line))[:300] for line in out.get("traceback", [])]
-            tb = [line for chunk in tb for line in chunk.splitlines() if line.strip()]
-            lines = tuple(tb[:2] + (["..."] if len(tb) > 5 else []) + tb[-3:]) if tb else ()
+            # IPython sends a frame as one entry of many lines: split first, then escape what
+            # is left of each line (a separator line of dashes says nothing)
+            tb = [escaped(line)[:300] for entry in out.get("traceback", [])
+                  for line in _plain(str(entry)).splitlines() if line.strip(" -")]
+            lines = tuple(tb if len(tb) <= 5 else [*tb[:2], "...", *tb[-3:]])
             found.append(CellError(index, escaped(str(out.get("ename", "")))[:100],
                                    escaped(str(out.get("evalue", "")))[:300], lines))
     return found
