@@ -117,6 +117,18 @@ def _options(point: str) -> set[str]:
     return next((options for path, options in reversed(_mounts()) if path == point), set())
 
 
+def closed_above(path: str) -> list[str]:
+    """The highest folder above ``path`` that other users cannot pass through (a private
+    ``TMPDIR``, mode 0700), if any: as root the kernel is another user, so in the box that
+    folder is covered by an empty tmpfs and ``path`` rebuilt in it."""
+    parts = os.path.abspath(path).split(os.sep)
+    for end in range(2, len(parts)):
+        folder = os.sep.join(parts[:end])
+        if not os.stat(folder).st_mode & 0o001:
+            return [folder]
+    return []
+
+
 def build_files(spec: dict) -> list[str]:
     """Read-only mounts, private temporary folders, hidden folders, the box's own folder bound
     back writable and the exposed paths read-only; returns what could not be done."""
@@ -124,6 +136,7 @@ def build_files(spec: dict) -> list[str]:
     box = spec["box"]
     keep = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY)
             for p in [box, *spec.get("expose", [])] if os.path.isdir(p)}
+    closed = closed_above(box) if spec["mode"] == "root" else []
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for point, options in _mounts():
         if point == "/proc" or point.startswith(("/proc/", "/sys", "/dev")):
@@ -141,6 +154,9 @@ def build_files(spec: dict) -> list[str]:
     for path in spec.get("hide_files", []):
         if os.path.isfile(path):
             mount("/dev/null", path, None, MS_BIND)
+    for path in closed:
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path, fd in sorted(keep.items(), key=lambda item: len(item[0])):
         os.makedirs(path, exist_ok=True)
         mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
