@@ -95,6 +95,7 @@ class _BoxClient(NotebookClient):
         self.xai_limit, self.xai_answer_limit = limit, answer_limit
         self.xai_kept, self.xai_dropped, self.xai_cell = 0, False, -1
         self.xai_answers: dict[int, str] = {}
+        self.xai_errors: dict[int, int] = {}
 
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args: Any,
                                  **kw: Any) -> NotebookNode:
@@ -110,12 +111,31 @@ class _BoxClient(NotebookClient):
             if len(text) <= self.xai_answer_limit:
                 self.xai_answers[cell_index] = text
             return None
+        if msg.get("msg_type") == "error" and isinstance(content, dict):
+            # why a cell stopped is kept whatever the budget (a flood of output before it must
+            # not hide a limit), cut to what the feedback shows, at most 3 per cell
+            self.xai_errors[cell_index] = self.xai_errors.get(cell_index, 0) + 1
+            if self.xai_errors[cell_index] > 3:
+                self.xai_dropped = True
+                return None
+            msg = {**msg, "content": _short_error(content)}
+            return super().output(outs, msg, display_id, cell_index)
         size = len(json.dumps(content, default=str))
         if self.xai_kept + size > self.xai_limit:
             self.xai_dropped = True
             return None
         self.xai_kept += size
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _short_error(content: dict) -> dict:
+    """An error output's content cut to what the feedback can show: the exception's name and
+    message, the first and last entries of its traceback."""
+    tb = content.get("traceback")
+    tb = (tb if len(tb) <= 10 else [*tb[:5], *tb[-5:]]) if isinstance(tb, list) else []
+    return {"ename": str(content.get("ename", ""))[:200],
+            "evalue": str(content.get("evalue", ""))[:2000],
+            "traceback": [str(entry)[:3000] for entry in tb]}
 
 
 def _errors(nb: NotebookNode) -> list[CellError]:
