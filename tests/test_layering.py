@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xai_tutorial"
 MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
 CORE = PACKAGE / "core"
 #: A lesson's modules share the prefix of their top-level name (``cam``, ``cam_view``, ...).
-LESSONS = ("classification", "cam", "decision_trees", "evaluation")
+LESSONS = ("classification", "cam", "decision_trees", "evaluation", "attribution")
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 

@@ -57,6 +57,14 @@ _METHODS: dict[str, str | SaliencyFunction] = {
     "edge": "evaluation.methods:edge_map",
     "random": "evaluation.methods:random_map",
     "center": "evaluation.methods:center_map",
+    "gradient": "attribution:gradient",
+    "gradient_x_input": "attribution:gradient_x_input",
+    "smoothgrad": "attribution:smoothgrad",
+    "integrated_gradients": "attribution:integrated_gradients",
+    "guided_backprop": "attribution:guided_backprop",
+    "rise": "attribution:rise",
+    "lime": "attribution:lime",
+    "kernel_shap": "attribution:kernel_shap",
 }
 #: The methods that ship with the package (their failures are the package's bugs, not a
 #: learner's): the table's entries before anything is registered at run time.

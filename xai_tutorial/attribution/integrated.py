@@ -1,0 +1,200 @@
+"""Integrated Gradients (Sundararajan et al., 2017) and its completeness check.
+
+For an input ``x``, a baseline ``b`` and the class logit ``y_c``,
+
+    IG_c(x)[k, i, j] = (x - b)[k, i, j] * integral_0^1 d y_c / d x[k, i, j] at b + a (x - b) da,
+
+and *completeness* says the attributions add up to what the logit gained along the path:
+
+    sum_{k, i, j} IG_c(x)[k, i, j] = y_c(x) - y_c(b).
+
+The integral is a quadrature of ``steps`` points: captum's default Gauss-Legendre rule, or a
+Riemann rule (``riemann_left``, ``riemann_right``, ``riemann_middle``, ``riemann_trapezoid``),
+whose completeness gap shrinks far more slowly with the steps; :func:`completeness` measures it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+import torch
+
+from ..classification import Classifier
+from ..core.errors import InputError
+from ..core.hooks import eval_mode, frozen, input_errors
+from ..core.images import ImageSource
+from ..core.inputs import check_batch, shown
+from ..core.saliency import SaliencyMap
+from ..evaluation.deletion import blurred
+from .gradients import batch_size_for, black_input, checked, count
+
+__all__ = [
+    "RULES",
+    "Baseline",
+    "Completeness",
+    "baseline_input",
+    "completeness",
+    "integrated_gradients",
+    "output_difference",
+    "rule_correction",
+]
+
+#: The quadrature rules, by captum's names; ``"gausslegendre"`` is captum's default.
+RULES = ("gausslegendre", "riemann_middle", "riemann_trapezoid", "riemann_left", "riemann_right")
+
+#: A baseline: ``None`` or ``"black"`` (a black photo), ``"blurred"`` (the input blurred), or a
+#: ``(1, 3, H, W)`` tensor of the model input's shape (already normalized).
+Baseline = Union[None, str, torch.Tensor]  # noqa: UP007
+
+
+def baseline_input(classifier: Classifier, x: torch.Tensor, baseline: Baseline = None
+                   ) -> torch.Tensor:
+    """The baseline as a tensor of ``x``'s shape.
+
+    ``None`` or ``"black"``: a black photo, zero pixels before normalization (each channel
+    ``(0 - mean_k) / std_k``); ``"blurred"``: ``x`` under lesson 04's Gaussian blur (11 x 11,
+    sigma 5, :func:`~xai_tutorial.evaluation.blurred`); a tensor: used as given, once checked.
+
+    Raises:
+        InputError: another name, or a tensor of another shape or with non-finite values.
+    """
+    if baseline is None or (isinstance(baseline, str) and baseline == "black"):
+        return black_input(classifier, x)
+    if isinstance(baseline, str) and baseline == "blurred":
+        return blurred(x)
+    if isinstance(baseline, torch.Tensor):
+        given = check_batch(baseline)
+        if given.shape != x.shape:  # type: ignore[attr-defined]
+            raise InputError(f"baseline of shape {tuple(baseline.shape)}: the input has shape "
+                             f"{tuple(x.shape)}")
+        return given.to(x.device)  # type: ignore[attr-defined]
+    raise InputError(f"baseline {shown(baseline)}: use 'black' (or None), 'blurred', or a "
+                     "tensor of the input's shape")
+
+
+def integrated_gradients(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    *,
+    steps: int = 64,
+    baseline: Baseline = None,
+    rule: str = "gausslegendre",
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """Integrated Gradients of the class logit, from captum's ``IntegratedGradients``, ``(H, W)``:
+
+        map[i, j] = sum_k IG_c(x)[k, i, j]   (the module docstring's formula),
+
+    signed, summed over the colour channels, so ``map.sum()`` approximates
+    ``y_c(x) - y_c(baseline)`` (:func:`completeness` measures how well).
+
+    Args:
+        classifier: the model and its preprocessing.
+        inputs: an image or a ``(1, 3, H, W)`` tensor.
+        class_index: the class.
+        steps: points of the quadrature (``steps`` forward and backward passes).
+        baseline: ``None``/``"black"``, ``"blurred"`` or a tensor (:func:`baseline_input`).
+        rule: one of :data:`RULES`; captum's Gauss-Legendre by default. ``riemann_trapezoid``
+            is captum's, rescaled to the true trapezoid rule (:func:`rule_correction`).
+        batch_size: path points run at once; by default as many as fit in
+            :data:`~xai_tutorial.attribution.GRADIENT_BATCH_PIXELS` (captum's
+            ``internal_batch_size``).
+    """
+    from captum.attr import IntegratedGradients
+
+    if not isinstance(rule, str) or rule not in RULES:
+        raise InputError(f"rule {shown(rule)}: choose one of {', '.join(RULES)}")
+    steps = count("steps", steps, low=1 if rule == "gausslegendre" else 2)
+    x, index = checked(classifier, inputs, class_index)
+    base = baseline_input(classifier, x, baseline)
+    size = batch_size_for(x, batch_size, most=steps)
+    model = classifier.model
+    with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
+        attribution = IntegratedGradients(model).attribute(
+            x.clone().requires_grad_(True), baselines=base, target=index, n_steps=steps,
+            method=rule, internal_batch_size=size,
+        )
+    return attribution.detach()[0].sum(0) * rule_correction(rule, steps)
+
+
+def rule_correction(rule: str, steps: int) -> float:
+    """``1 / sum of the rule's weights``: 1 for every rule but captum's ``riemann_trapezoid``,
+    whose weights are ``1/n`` (``1/(2n)`` at the ends) at ``n`` points spaced ``1/(n - 1)``, so
+    they sum to ``(n - 1)/n``, not 1 (captum 0.9). Scaling by ``n/(n - 1)`` makes it the
+    trapezoid rule; the factor is read from captum, so a fixed captum gives 1."""
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    step_sizes, _ = approximation_parameters(rule)
+    return 1.0 / float(sum(step_sizes(steps)))
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """How far an attribution's sum is from what the output gained, ``f(x) - f(baseline)``.
+
+    Attributes:
+        total: the attribution's sum, ``values.sum()``.
+        expected: ``f_c(x) - f_c(baseline)`` (the logit's, or the probability's).
+        error: ``|total - expected|``.
+        gap: ``error / |expected|`` (``inf`` when ``expected`` is 0 and ``error`` is not).
+    """
+
+    total: float
+    expected: float
+
+    @property
+    def error(self) -> float:
+        return abs(self.total - self.expected)
+
+    @property
+    def gap(self) -> float:
+        if self.expected == 0:
+            return 0.0 if self.error == 0 else float("inf")
+        return self.error / abs(self.expected)
+
+
+def output_difference(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    baseline: Baseline = None,
+    *,
+    output: Literal["logit", "probability"] = "logit",
+) -> float:
+    """``f_c(x) - f_c(baseline)``: the class logit's (or probability's) gain from the baseline
+    to the input, the sum completeness (IG) and efficiency (KernelSHAP) promise. One forward
+    pass of two images, without gradients, in eval mode."""
+    if output not in ("logit", "probability"):
+        raise InputError(f"output {shown(output)}: choose 'logit' or 'probability'")
+    x, index = checked(classifier, inputs, class_index)
+    pair = torch.cat([x, baseline_input(classifier, x, baseline)])
+    model = classifier.model
+    with eval_mode(model), torch.no_grad(), input_errors(x, model):
+        scores = model(pair)
+    if output == "probability":
+        scores = scores.softmax(1)
+    return float(scores[0, index] - scores[1, index])
+
+
+def completeness(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    attribution: torch.Tensor | SaliencyMap,
+    baseline: Baseline = None,
+    *,
+    output: Literal["logit", "probability"] = "logit",
+) -> Completeness:
+    """Completeness of ``attribution`` (a map or a :class:`~xai_tutorial.core.saliency.
+    SaliencyMap`): its sum against :func:`output_difference`. For Integrated Gradients with the
+    same baseline ``gap`` is the quadrature's error; for KernelSHAP (``output="probability"``,
+    black baseline) it is the efficiency gap."""
+    values = attribution.values if isinstance(attribution, SaliencyMap) else attribution
+    if not isinstance(values, torch.Tensor) or values.ndim != 2 or values.numel() == 0 or (
+        values.is_complex() or not torch.isfinite(values.detach().float()).all()
+    ):
+        raise InputError(f"attribution {shown(values)}: expected a finite (h, w) map")
+    expected = output_difference(classifier, inputs, class_index, baseline, output=output)
+    return Completeness(total=float(values.detach().double().sum()), expected=expected)
