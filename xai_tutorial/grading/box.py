@@ -248,6 +248,46 @@ def init(spec: dict, command: list[str]) -> None:
             os._exit(_status(status))
 
 
+CGROUPS = "/sys/fs/cgroup"
+
+
+def cgroup_paths(name: str) -> list[str]:
+    """The folders of the box's control groups: one under cgroup v2's single tree, or one per
+    controller (``cpu``, ``pids``) under v1."""
+    if os.path.exists(os.path.join(CGROUPS, "cgroup.controllers")):
+        return [os.path.join(CGROUPS, name)]
+    return [os.path.join(CGROUPS, controller, name) for controller in ("cpu", "pids")]
+
+
+def join_cgroups(spec: dict) -> str | None:
+    """As root: put the launcher (so the whole box) in control groups of its own, with at most
+    ``cpus`` CPUs of time and ``pids`` tasks (processes and threads), so that a submission
+    that spins or forks cannot slow its neighbours more than one box may. Returns why not, or
+    None."""
+    group = spec.get("cgroup")
+    if not group:
+        return None
+    period = 100_000
+    settings = {"cpu.max": f"{int(group['cpus'] * period)} {period}",
+                "cpu.cfs_period_us": str(period),
+                "cpu.cfs_quota_us": str(int(group["cpus"] * period)),
+                "pids.max": str(int(group["pids"]))}
+    try:
+        for folder in cgroup_paths(group["name"]):
+            os.makedirs(folder, exist_ok=True)
+            for name, value in settings.items():
+                if os.path.exists(os.path.join(folder, name)):
+                    _write(os.path.join(folder, name), value)
+            _write(os.path.join(folder, "cgroup.procs"), str(os.getpid()))
+    except OSError as exc:
+        return f"{exc.strerror}: {exc.filename}"
+    limited = {name for folder in cgroup_paths(group["name"]) for name in settings
+               if os.path.exists(os.path.join(folder, name))}
+    missing = [what for what, names in (("cpu", {"cpu.max", "cpu.cfs_quota_us"}),
+                                        ("pids", {"pids.max"})) if not limited & names]
+    return f"no {' or '.join(missing)} controller" if missing else None
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
         print("usage: box.py SPEC.json -- COMMAND...", file=sys.stderr)
@@ -255,6 +295,9 @@ def main(argv: list[str]) -> None:
     with open(argv[1]) as f:
         spec = json.load(f)
     command = argv[3:]
+    problem = join_cgroups(spec)
+    if problem:
+        print(f"xai-tutorial box: no control group ({problem})", file=sys.stderr)
     if spec["mode"] != "none":
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
         if spec.get("network", True):

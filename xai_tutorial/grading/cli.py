@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     def progress(job: Any, execution: Any, marks: dict) -> None:
         done = sum(1 for m in marks.values() if m.status == "correct")
         stopped = f", stopped: {execution.stopped}" if execution.stopped else ""
-        print(f"graded {job.path.name} (lesson {job.lesson.number}): {done} of {len(marks)} "
+        print(f"graded {job.name} ({job.path.name}, lesson {job.lesson.number}): {done} of "
+              f"{len(marks)} "
               f"correct, {execution.seconds:.0f} s{stopped}", file=sys.stderr)
 
     try:

@@ -31,7 +31,7 @@ from ..core.images import load_image
 from . import answers as answers_mod
 from . import lessons as lessons_mod
 from .marks import error_lines, marks_for, missing_lesson_marks
-from .report import Column, Mark, StudentReport, write_report
+from .report import Column, Mark, StudentReport, check_out, write_report
 from .run import BOX_SCRIPT, Execution, Limits, execute
 
 #: A notebook bigger than this is not read (a lesson's notebook is a few hundred kB).
@@ -52,34 +52,53 @@ class Submission:
     notes: list[str] = field(default_factory=list)
 
 
-def find_submissions(paths: Sequence[Path]) -> list[Submission]:
+def find_submissions(paths: Sequence[Path]) -> tuple[list[Submission], list[str]]:
     """One submission per path: a notebook, or a folder of notebooks (searched below it,
-    checkpoints and symbolic links skipped). Two students of the same name are told apart by
-    their paths."""
-    found = []
+    checkpoints and symbolic links skipped); what is neither (a ``README.txt`` among the
+    notebooks, a hidden file) is skipped and said. Two students of the same name are told apart
+    by their paths. Returns the submissions and the skipped paths' lines.
+
+    Raises:
+        GradingError: a single folder that holds a whole class (several notebooks of one lesson,
+            or folders of notebooks): the instructor meant its entries (``submissions/*``).
+    """
+    found, skipped = [], []
     for path in paths:
-        if path.is_dir():
-            files, notes = [], []
-            for file in sorted(path.rglob("*.ipynb")):
-                if ".ipynb_checkpoints" in file.parts:
-                    continue
-                if file.is_symlink() or not file.is_file():
-                    notes.append(f"skipped {file.name}: not a regular file")
-                    continue
-                files.append(file)
-            if not files:
-                notes.append(f"no notebook in the folder {path.name}")
-            found.append(Submission(path.name, files, notes))
+        if path.name.startswith("."):
+            skipped.append(f"skipped {path}: a hidden file")
+        elif path.is_dir():
+            found.append(_folder(path))
+        elif path.suffix.lower() == ".ipynb":
+            found.append(Submission(path.stem, [path]))
         else:
-            found.append(Submission(path.stem if path.suffix == ".ipynb" else path.name, [path]))
+            skipped.append(f"skipped {path}: not a notebook (.ipynb) or a folder of notebooks")
+    if len(found) == 1 and len(paths) == 1 and paths[0].is_dir() and len(found[0].files) > 1:
+        raise GradingError(f"{paths[0]} holds {len(found[0].files)} notebooks: if it is the "
+                           f"class's folder, give its entries ({paths[0]}/*): each is one "
+                           "student")
     counts: dict[str, int] = {}
     for sub in found:
         counts[sub.name] = counts.get(sub.name, 0) + 1
-    for sub, path in zip(found, paths, strict=True):
+    for sub in found:
         if counts[sub.name] > 1:
             sub.notes.append(f"another submission has the name {sub.name!r}: told apart by path")
-            sub.name = f"{sub.name} ({path})"
-    return found
+            sub.name = f"{sub.name} ({sub.files[0] if sub.files else sub.name})"
+    return sorted(found, key=lambda sub: (sub.name.casefold(), sub.name)), skipped
+
+
+def _folder(path: Path) -> Submission:
+    """A student's folder: its notebooks, below it (checkpoints and links skipped)."""
+    files, notes = [], []
+    for file in sorted(path.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in file.parts:
+            continue
+        if file.is_symlink() or not file.is_file():
+            notes.append(f"skipped {file.name}: not a regular file")
+            continue
+        files.append(file)
+    if not files:
+        notes.append(f"no notebook in the folder {path.name}")
+    return Submission(path.name, files, notes)
 
 
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
@@ -110,6 +129,7 @@ class Job:
     path: Path
     lesson: lessons_mod.Lesson
     notebook: nbformat.NotebookNode
+    name: str = ""  # the student's
 
 
 @dataclass
@@ -160,13 +180,34 @@ def plan(submissions: Sequence[Submission]) -> tuple[list[Job], list[set[str]], 
                                  "`ex.<name>.check()` cell of lessons 01-04)")
                 broken[index] = True
                 continue
-            if lesson.number in handed[index]:
-                sub.notes.append(f"{path.name}: a second notebook of lesson {lesson.number}, "
-                                 "not graded (the first one in name order is)")
-                continue
             handed[index].add(lesson.number)
-            jobs.append(Job(index, path, lesson, nb))
-    return jobs, handed, broken
+            jobs.append(Job(index, path, lesson, nb, sub.name))
+    return _one_per_lesson(jobs, submissions), handed, broken
+
+
+def _one_per_lesson(jobs: list[Job], submissions: Sequence[Submission]) -> list[Job]:
+    """A student's one notebook per lesson: of two, the one named like the lesson's notebook,
+    else the one saved last (a ``-Copy1`` left beside the real one); the other is noted."""
+    chosen: dict[tuple[int, str], Job] = {}
+    for job in jobs:
+        key = (job.student, job.lesson.number)
+        other = chosen.get(key)
+        if other is None or _preferred(job, other):
+            chosen[key] = job
+    for job in jobs:
+        winner = chosen[(job.student, job.lesson.number)]
+        if job is not winner:
+            submissions[job.student].notes.append(
+                f"{job.path.name}: a second notebook of lesson {job.lesson.number}, not graded "
+                f"({winner.path.name} is: named like the lesson, or saved last)")
+    return [job for job in jobs if chosen[(job.student, job.lesson.number)] is job]
+
+
+def _preferred(job: Job, other: Job) -> bool:
+    named = job.path.name == job.lesson.notebook
+    if named != (other.path.name == other.lesson.notebook):
+        return named
+    return job.path.stat().st_mtime > other.path.stat().st_mtime
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,8 +228,9 @@ def box_spec(mode: str, staging: Path, hidden: Sequence[Path]) -> dict[str, Any]
         hide_dirs.add(home)
     needed = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix),
               Path(sys.executable).resolve().parent, ASSETS.parent,
-              *(Path(p) for p in sys.path if p and Path(p).is_dir()),
-              *(Path(os.environ[k]) for k in ("NLTK_DATA",) if k in os.environ)}
+              *(Path(p) for p in sys.path if p and p != os.getcwd() and Path(p).is_dir()),
+              *(Path(os.environ["NLTK_DATA"]) for _ in [1] if "NLTK_DATA" in os.environ),
+              *(Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)}
     needed = {p.resolve() for p in needed}
     # A folder the kernel needs (the Python installation, the package) is never hidden whole;
     # one under a hidden folder is bound back in, read-only.
@@ -228,6 +270,42 @@ def box_mode(no_box: bool) -> str:
     return mode
 
 
+def cgroups_work() -> bool:
+    """Can each box get control groups of its own (root, a cpu and a pids controller)?"""
+    if os.geteuid() != 0 or sys.platform != "linux":
+        return False
+    import subprocess
+
+    name = f"xai-grade-probe-{os.getpid()}"
+    with tempfile.TemporaryDirectory(prefix="xai-probe-") as folder:
+        spec_path = Path(folder) / "spec.json"
+        spec_path.write_text(json.dumps({"mode": "none", "box": folder, "cwd": folder,
+                                         "limits": {}, "env": {},
+                                         "cgroup": {"name": name, "cpus": 1, "pids": 64}}))
+        done = subprocess.run([sys.executable, "-I", str(BOX_SCRIPT), str(spec_path), "--",
+                               "/bin/true"], capture_output=True, text=True, timeout=60)
+    remove_cgroups(name)
+    return done.returncode == 0 and "no control group" not in done.stderr
+
+
+def remove_cgroups(name: str) -> None:
+    """Remove a box's control groups once its processes are gone (they die with the box, but
+    not always before its launcher is reaped: retried for a few seconds)."""
+    import time
+
+    from .box import cgroup_paths
+
+    for folder in cgroup_paths(name):
+        for _ in range(50):
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def _uid(index: int) -> int:
     """A user id of one box: unused by the system, different for every box of every run."""
     return 1_500_000_000 + (os.getpid() % 10_000) * 10_000 + index % 10_000
@@ -243,11 +321,16 @@ async def _run_job(job: Job, index: int, pristine: Pristine, staging: Path,
     prepared, sections = lessons_mod.prepare(job.notebook, job.lesson, pristine.params_source,
                                              answers_mod.export_cell)
     nbformat.write(prepared, box / "notebooks" / job.lesson.notebook)
+    group = {"name": f"xai-grade-{os.getpid()}-{index}", "cpus": 1, "pids": limits.processes}
+    if spec.get("cgroups"):
+        spec = {**spec, "cgroup": group}
     try:
         run = await execute(prepared, box, {**spec, "uid": _uid(index)}, limits,
                             staging / f"b{index}.log")
     finally:
         shutil.rmtree(box, ignore_errors=True)
+        if spec.get("cgroups"):
+            remove_cgroups(group["name"])
     return run, sections
 
 
@@ -281,6 +364,25 @@ def columns_of(lessons: Sequence[lessons_mod.Lesson]) -> list[Column]:
             for key, exercise in lesson.exercises.items()]
 
 
+def _check_places(paths: Sequence[Path], out: Path, source: Path) -> None:
+    """Before anything runs: ``out`` can be written (absent, empty or earlier grades) and is
+    not one of the inputs."""
+    check_out(out)
+    target = out.resolve()
+    for path in [*paths, source]:
+        if target == path.resolve() or path.resolve() in target.parents:
+            raise GradingError(f"--out {out} is inside the input {path}: choose a folder "
+                               "outside the submissions and the teacher notebooks")
+
+
+def _shown(file: Path, paths: Sequence[Path]) -> str:
+    """``file`` as the student knows it: its name, or its path inside their folder."""
+    for path in paths:
+        if path.is_dir() and path in file.parents:
+            return str(Path(path.name) / file.relative_to(path))
+    return file.name
+
+
 def summary_lines(mode: str, spec: dict[str, Any], limits: Limits, jobs: int,
                   seconds: float, notebooks: int) -> list[str]:
     """What the box enforced in this run, and what it could not (shown above the table)."""
@@ -295,6 +397,10 @@ def summary_lines(mode: str, spec: dict[str, Any], limits: Limits, jobs: int,
         return lines
     who = ("an unprivileged user of its own" if mode == "root" else
            "your user, in a user namespace (the process limit counts all of your processes)")
+    if spec.get("cgroups"):
+        who += ", with at most one CPU of time and as many tasks as its process limit"
+    else:
+        who += " (no control groups here: a box that spins or forks can slow the others)"
     lines.append(f"Each notebook ran in a box: its own kernel and copy of the lesson, as {who}; "
                  "no network (loopback only); every file read-only but its own folder and a "
                  f"private /tmp; {len(spec['hide_dirs']) + len(spec['hide_files'])} folders "
@@ -314,7 +420,10 @@ def grade(paths: Sequence[Path], out: Path, *, jobs: int | None = None,
     start = time.perf_counter()
     limits = limits or Limits()
     source = (source or lessons_mod.NOTEBOOKS).resolve()
-    submissions = find_submissions(paths)
+    _check_places(paths, out, source)
+    submissions, skipped = find_submissions(paths)
+    for line in skipped:
+        print(line, file=sys.stderr)
     work, handed, broken = plan(submissions)
     lessons = [lessons_mod.LESSONS[n] for n in sorted({job.lesson.number for job in work})]
     mode = box_mode(no_box)
@@ -323,19 +432,21 @@ def grade(paths: Sequence[Path], out: Path, *, jobs: int | None = None,
     staging = Path(tempfile.mkdtemp(prefix="xai-grade-"))
     try:
         staging.chmod(0o711)
-        spec = box_spec(mode, staging, [*paths, out, source])
+        spec = {**box_spec(mode, staging, [*paths, out, source]),
+                "cgroups": mode == "root" and cgroups_work()}
         runs = asyncio.run(run_all(work, pristine, spec, limits, workers, staging, progress))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    reports = [StudentReport(sub.name, {}, list(sub.notes), [], [str(f) for f in sub.files])
-               for sub in submissions]
+    reports = [StudentReport(sub.name, {}, list(sub.notes), [],
+                             [_shown(f, paths) for f in sub.files]) for sub in submissions]
     for job, (run, marks) in zip(work, runs, strict=True):
         report = reports[job.student]
         report.marks.update(marks)
         report.errors.extend(error_lines(run, job.lesson.number))
         if run.dropped_output:
-            report.notes.append(f"lesson {job.lesson.number}: output over "
-                                f"{limits.output_bytes // 2**20} MB was not kept")
+            report.notes.append(f"lesson {job.lesson.number}: the notebook printed over "
+                                f"{limits.output_bytes // 2**20} MB; the rest was not kept "
+                                "(outputs are not graded)")
     for index, report in enumerate(reports):
         for lesson in lessons:
             if lesson.number not in handed[index]:

@@ -42,8 +42,8 @@ class Limits:
     memory_bytes: int = 8 * 2**30
     processes: int = 256
     file_bytes: int = 256 * 2**20
-    output_bytes: int = 2 * 2**20
-    answer_bytes: int = 64 * 2**20
+    output_bytes: int = 32 * 2**20
+    answer_bytes: int = 128 * 2**20
 
     def rlimits(self) -> dict[str, int]:
         """The ``setrlimit`` values ``box.py`` applies (CPU seconds = the notebook's limit)."""
@@ -175,7 +175,8 @@ def kernel_env(box: Path) -> dict[str, str]:
         "XAI_TUTORIAL_CACHE": str(box / ".cache" / "xai"),
         "IPYTHONDIR": str(box / ".ipython"), "JUPYTER_RUNTIME_DIR": str(box / ".runtime"),
         "JUPYTER_PLATFORM_DIRS": "1",
-        **{k: os.environ[k] for k in ("NLTK_DATA",) if k in os.environ},
+        # Lesson 03's WordNet; an instructor's own model module ("my_course.models:...").
+        **{k: os.environ[k] for k in ("NLTK_DATA", "PYTHONPATH") if k in os.environ},
     }
 
 
