@@ -225,5 +225,5 @@ def guided_backprop(classifier: Classifier, inputs: ImageSource | torch.Tensor,
             warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         attribution = _guided_backprop_class()(model).attribute(
-            x.clone().requires_grad_(True), target=index)
+            x.detach().clone().requires_grad_(True), target=index)
     return attribution.detach()[0].sum(0)

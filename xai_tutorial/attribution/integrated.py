@@ -11,6 +11,10 @@ and *completeness* says the attributions add up to what the logit gained along t
 The integral is a quadrature of ``steps`` points: captum's default Gauss-Legendre rule, or a
 Riemann rule (``riemann_left``, ``riemann_right``, ``riemann_middle``, ``riemann_trapezoid``),
 whose completeness gap shrinks far more slowly with the steps; :func:`completeness` measures it.
+How many steps a rule needs depends on the path. EfficientNet-Lite0, ``cat_and_coffee``, class
+285, black baseline: on the 224 x 224 centre crop 64 Gauss-Legendre steps miss by 0.13% (32:
+1.5%); on the whole 224 x 672 picture, whose logit climbs by 2.4 (of its 2.5 gain) between 2%
+and 4% of the way from black, by 26% (128 steps: 10%, 256: 3.5%).
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ def integrated_gradients(
     model = classifier.model
     with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
         attribution = IntegratedGradients(model).attribute(
-            x.clone().requires_grad_(True), baselines=base, target=index, n_steps=steps,
+            x.detach().clone().requires_grad_(True), baselines=base, target=index, n_steps=steps,
             method=rule, internal_batch_size=size,
         )
     return attribution.detach()[0].sum(0) * rule_correction(rule, steps)

@@ -109,8 +109,9 @@ def rise(
 
     with ``M_i`` the ``N = masks`` random masks of :class:`RiseMasks` (``grid`` cells along the
     shorter side, each kept with probability ``p``, ``seed``) and ``p_c`` the softmax
-    probability of the class. It estimates ``E[p_c(x * M) | M(i, j) = 1]``-like importance:
-    pixels whose presence goes with a high probability score high. ``N`` forward passes
+    probability of the class. Its expectation is ``E[p_c(x * M) M(i, j)] / p`` (``E[M(i, j)]
+    = p``): for binary masks the mean probability when pixel ``(i, j)`` is kept, so pixels
+    whose presence goes with a high probability score high. ``N`` forward passes
     without gradients, ``batch_size`` masked images at once (by default as many as fit in
     :data:`~xai_tutorial.evaluation.BATCH_PIXELS`, at most 64); the masks are upsampled a batch
     at a time, so memory does not grow with ``N``.
