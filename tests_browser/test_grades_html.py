@@ -113,3 +113,38 @@ def test_styles_apply_and_nothing_leaves_the_page(page, grades):
     assert "why bob" in page.locator("#student-2").inner_text()
     assert page.requests == [grades.as_uri()]
     assert not [m for m in page.messages if "Content Security Policy" in m]
+
+
+def test_a_real_grading_run_opens_with_its_table(browser, tmp_path):
+    """The grader itself (two lesson-01 notebooks, each in its box): the teacher's, renamed
+    ana, and the empty student copy, ben. Screenshot: test-output/browser/grades.png."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "class").mkdir()
+    shutil.copy(root / "notebooks" / "01_pretrained_classifier.ipynb",
+                tmp_path / "class" / "ana.ipynb")
+    shutil.copy(root / "student" / "01_pretrained_classifier.ipynb",
+                tmp_path / "class" / "ben.ipynb")
+    done = subprocess.run(
+        [sys.executable, "-m", "xai_tutorial", "grade", str(tmp_path / "class" / "ana.ipynb"),
+         str(tmp_path / "class" / "ben.ipynb"), "--out", str(tmp_path / "grades"),
+         "--jobs", "2"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    context = browser.new_context(viewport={"width": 1200, "height": 700})
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto((tmp_path / "grades" / "grades.html").as_uri())
+    assert names(page) == ["ana", "ben"]
+    rows = page.locator("#grades tbody tr").all_inner_texts()
+    assert rows[0].count("✓ correct") == 3 and rows[1].count("○ not attempted") == 3
+    assert "Each notebook ran in a box" in page.locator("ul.run").inner_text()
+    shots = root / "test-output" / "browser"
+    shots.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shots / "grades.png"), full_page=True)
+    assert requests == [(tmp_path / "grades" / "grades.html").as_uri()]
+    context.close()
