@@ -3,7 +3,7 @@ on a column heading sorts it, styles and script run under the page's own policy,
 asks for nothing beyond its own file.
 
 Run with ``make test-browser`` (or ``.venv/bin/pytest tests_browser/test_grades_html.py``).
-Chromium is launched as in ``test_lab.py``; the page is opened from ``file://``.
+Chromium is the session's (``conftest.py``); the page is opened from ``file://``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 
 from xai_tutorial.grading.report import Column, Mark, StudentReport, write_report
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 COLUMNS = [Column("01", "top3_by_hand", "Top 3 by hand"),
            Column("01", "inception_preprocessing", "Inception preprocessing")]
 #: name -> (top3_by_hand, inception_preprocessing)
@@ -31,25 +30,6 @@ def grades(tmp_path_factory) -> Path:
                 for name, statuses in CLASS.items()]
     write_report(out, COLUMNS, students, summary=["network: not enforced"])
     return out / "grades.html"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-quic"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "test-output" / "browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BAD_WIDGET_TEXT = ("Error displaying widget", "Failed to load model class")
 RUN_TIMEOUT_MS = 240_000
 STUDENT = ROOT / "build" / "student"  # make student's output, with build/assets beside it
@@ -120,25 +119,6 @@ def student_lab(server: str) -> str:
         pytest.fail(f"no student copy {STUDENT / STUDENT_LESSON}: run `make student` first "
                     "(`make test-browser` does)")
     return server.replace("{notebook}", "student/{notebook}")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-quic"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
