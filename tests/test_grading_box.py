@@ -149,3 +149,89 @@ def test_processes_are_limited(mode: str) -> None:
         limits=Limits(notebook_seconds=60, cell_seconds=30, processes=64))
     count, name = text(outs[0]).split()
     assert name == "BlockingIOError" and int(count) < 64
+
+
+# ----------------------------------------------------------------------------------------------
+# What a hostile kernel may send on its channels (found by a hostile review): the grader reads it
+# all as data and keeps going; nothing of it reaches another submission.
+
+ONE_MODE = MODES[0]
+
+
+def test_messages_of_a_shape_nbclient_cannot_read_are_dropped_not_fatal() -> None:
+    if not _box_works(ONE_MODE):
+        pytest.skip("no box here")
+    run, outs = run_cells(ONE_MODE, [
+        "k = get_ipython().kernel\n"
+        "k.session.send(k.iopub_socket, 'display_data', content=b'[]', parent=k.get_parent())",
+        "from IPython.display import display\n"
+        "display({'text/plain': 'hi'}, raw=True, transient='not a dict')",
+        "print('still here')",
+    ])
+    assert run.stopped is None, run.stopped
+    assert run.malformed >= 2
+    assert text(outs[2]).strip() == "still here"
+
+
+def test_display_updates_count_against_the_output_budget() -> None:
+    if not _box_works(ONE_MODE):
+        pytest.skip("no box here")
+    run, outs = run_cells(ONE_MODE, [
+        "from IPython.display import display\n"
+        "for i in range(4):\n"
+        "    h = display({'text/plain': 'a'}, raw=True, display_id=f'd{i}')\n"
+        "    h.update({'text/plain': 'x' * 2**20}, raw=True)",
+        "print('after')",
+    ], limits=Limits(notebook_seconds=60, cell_seconds=30, output_bytes=2**20 + 4096))
+    assert run.dropped_output
+    kept = sum(len(str(o.get("data", ""))) for o in outs[0])
+    assert kept <= 2**20 + 4096
+    assert text(outs[1]).strip() == "after"
+
+
+def test_the_notebook_time_limit_is_named_as_such() -> None:
+    if not _box_works(ONE_MODE):
+        pytest.skip("no box here")
+    run, _ = run_cells(ONE_MODE, ["import time\nfor _ in range(20):\n    time.sleep(1)"],
+                       limits=Limits(notebook_seconds=4, cell_seconds=60))
+    assert run.stopped == "notebook time limit (4 s)"
+
+
+def test_answers_count_only_from_the_graders_own_cells() -> None:
+    from xai_tutorial.grading.answers import MIME
+
+    if not _box_works(ONE_MODE):
+        pytest.skip("no box here")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from IPython.display import display\n"
+        f"display({{{MIME!r}: {{'key': 'x', 'values': {{}}}}}}, raw=True)")])
+    staging = Path(tempfile.mkdtemp(prefix="xai-grade-test-"))
+    try:
+        (staging / "b0" / "notebooks").mkdir(parents=True)
+        spec = {**grader.box_spec(ONE_MODE, staging, []), "uid": 1_999_000_002}
+        limits = Limits(notebook_seconds=60, cell_seconds=30)
+        forged = asyncio.run(execute(nb, staging / "b0", spec, limits, staging / "b0.log",
+                                     frozenset()))
+    finally:
+        subprocess.run(["rm", "-rf", str(staging)], check=False)
+    assert forged.answers == {}  # cell 0 is not an export cell
+
+
+def test_a_fifo_or_a_notebook_of_too_many_cells_is_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    nb, why = grader.read_notebook(fifo)  # returns at once (it used to wait for a writer)
+    assert nb is None and "not a regular file" in why
+    big = tmp_path / "big.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("") for _ in range(grader.MAX_CELLS + 1)]), big)
+    nb, why = grader.read_notebook(big)
+    assert nb is None and f"over {grader.MAX_CELLS}" in why
+
+
+def test_a_hidden_test_sees_the_lessons_objects_whatever_the_answers_are_named() -> None:
+    from xai_tutorial.grading.lessons import run_hidden
+
+    code = "assert classifier == 'pristine', classifier\nassert len([1, 2]) == 2"
+    forged = {"classifier": "forged", "__builtins__": {}}
+    assert run_hidden(code, forged, {"classifier": "pristine"}, sys.modules[__name__]) is None

@@ -145,15 +145,17 @@ def build_files(spec: dict) -> list[str]:
             _remount(point, options, read_only=True)
         except BoxError:
             skipped.append(point)
-    for path in spec.get("tmpfs", []):
-        if os.path.isdir(path):
-            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
+    # Hidden first, on the tree as it is: a folder bound back below (the package, the Python
+    # installation, under /tmp or a hidden home) brings its hidden parts along still hidden.
     for path in spec.get("hide_dirs", []):
         if os.path.isdir(path):
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
     for path in spec.get("hide_files", []):
         if os.path.isfile(path):
             mount("/dev/null", path, None, MS_BIND)
+    for path in spec.get("tmpfs", []):
+        if os.path.isdir(path):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
     for path in closed:
         if os.path.isdir(path):
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")

@@ -36,6 +36,8 @@ from .run import BOX_SCRIPT, Execution, Limits, execute
 
 #: A notebook bigger than this is not read (a lesson's notebook is a few hundred kB).
 MAX_NOTEBOOK_BYTES = 20 * 2**20
+#: Nor one of more cells than this.
+MAX_CELLS = 2000
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
@@ -82,7 +84,8 @@ def find_submissions(paths: Sequence[Path]) -> tuple[list[Submission], list[str]
     for sub in found:
         if counts[sub.name] > 1:
             sub.notes.append(f"another submission has the name {sub.name!r}: told apart by path")
-            sub.name = f"{sub.name} ({sub.files[0] if sub.files else sub.name})"
+            where = sub.files[0] if sub.files else Path(sub.name)
+            sub.name = f"{sub.name} ({Path(where.parent.name) / where.name})"
     return sorted(found, key=lambda sub: (sub.name.casefold(), sub.name)), skipped
 
 
@@ -103,9 +106,13 @@ def _folder(path: Path) -> Submission:
 
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
     """The notebook at ``path``, or None and why it cannot be read (one line)."""
+    import stat
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None, f"{path.name}: not a regular file"
             data = f.read(MAX_NOTEBOOK_BYTES + 1)
     except OSError as exc:
         return None, f"{path.name}: cannot be read ({exc.strerror})"
@@ -114,6 +121,9 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
+        if len(nb.cells) > MAX_CELLS:
+            return None, (f"{path.name}: {len(nb.cells)} cells, over {MAX_CELLS} (a lesson has "
+                          "about a hundred), not run")
     except (ValueError, UnicodeDecodeError, nbformat.ValidationError, KeyError,
             TypeError, AttributeError, RecursionError) as exc:
         reason = " ".join(str(exc).split())[:160]
@@ -236,10 +246,11 @@ def box_spec(mode: str, staging: Path, hidden: Sequence[Path]) -> dict[str, Any]
     # one under a hidden folder is bound back in, read-only.
     hide_dirs = {d for d in hide_dirs if not any(d in _ancestors(n) for n in needed)} | (
         {home} if home != Path("/") else set())
-    expose = sorted(str(n) for n in needed if any(h in n.parents for h in hide_dirs))
     tmpfs = ["/tmp", "/var/tmp", "/dev/shm"]
     if not str(staging).startswith("/tmp/"):
         tmpfs.append(str(staging))
+    covered = hide_dirs | {Path(t) for t in tmpfs}
+    expose = sorted(str(n) for n in needed if any(h in n.parents for h in covered))
     return {"mode": mode, "network": True, "tmpfs": tmpfs,
             "hide_dirs": sorted(str(d) for d in hide_dirs),
             "hide_files": sorted(str(f) for f in hide_files), "expose": expose}
@@ -318,15 +329,18 @@ async def _run_job(job: Job, index: int, pristine: Pristine, staging: Path,
     shutil.copytree(ASSETS, box / "assets")
     for sub in (".config", ".cache", ".ipython", ".runtime"):
         (box / sub).mkdir()
-    prepared, sections = lessons_mod.prepare(job.notebook, job.lesson, pristine.params_source,
-                                             answers_mod.export_cell)
-    nbformat.write(prepared, box / "notebooks" / job.lesson.notebook)
+    # (in a thread: a huge notebook must not hold up the kernels already running)
+    prepared, sections = await asyncio.to_thread(
+        lessons_mod.prepare, job.notebook, job.lesson, pristine.params_source,
+        answers_mod.export_cell)
+    await asyncio.to_thread(nbformat.write, prepared, box / "notebooks" / job.lesson.notebook)
+    exports = frozenset(section.export_cell for section in sections)
     group = {"name": f"xai-grade-{os.getpid()}-{index}", "cpus": 1, "pids": limits.processes}
     if spec.get("cgroups"):
         spec = {**spec, "cgroup": group}
     try:
         run = await execute(prepared, box, {**spec, "uid": _uid(index)}, limits,
-                            staging / f"b{index}.log")
+                            staging / f"b{index}.log", exports)
     finally:
         shutil.rmtree(box, ignore_errors=True)
         if spec.get("cgroups"):
@@ -349,6 +363,11 @@ async def run_all(jobs: Sequence[Job], pristine: dict[str, Pristine], spec: dict
                                            spec, limits)
         marks = await loop.run_in_executor(checker, marks_for, run, sections,
                                            pristine[job.lesson.number], limits.answer_bytes)
+        for cell in run.notebook.cells:  # the outputs are not graded: not kept for the report
+            if cell.get("cell_type") == "code":
+                cell["outputs"] = [o for o in cell.get("outputs", [])
+                                   if o.get("output_type") == "error"]
+        run.answers = {}
         if progress is not None:
             progress(job, run, marks)
         return run, marks
@@ -443,6 +462,9 @@ def grade(paths: Sequence[Path], out: Path, *, jobs: int | None = None,
         report = reports[job.student]
         report.marks.update(marks)
         report.errors.extend(error_lines(run, job.lesson.number))
+        if run.malformed:
+            report.notes.append(f"lesson {job.lesson.number}: its kernel sent {run.malformed} "
+                                "message(s) of a shape the grader cannot read (dropped)")
         if run.dropped_output:
             report.notes.append(f"lesson {job.lesson.number}: the notebook printed over "
                                 f"{limits.output_bytes // 2**20} MB; the rest was not kept "

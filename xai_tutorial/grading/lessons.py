@@ -376,9 +376,12 @@ def _one_line(text: str, limit: int = 300) -> str:
 def run_hidden(code: str, answers: Mapping[str, Any], context: Mapping[str, Any],
                module: ModuleType) -> str | None:
     """Run a teacher's hidden test in the grader's process, in the namespace
-    ``{**context, **answers, "ex": module}``; None if it passes, else a one-line reason (the
-    assertion's message, or what it raised). What it prints is dropped."""
-    namespace: dict[str, Any] = {**context, **answers, "ex": module}
+    ``{**answers, **context, "ex": module}`` (no answer replaces a context object); None if it
+    passes, else a one-line reason (the assertion's message, or what it raised). What it prints
+    is dropped."""
+    # the answers first: a forged answer named `classifier` or `__builtins__` changes nothing
+    namespace: dict[str, Any] = {**{k: v for k, v in answers.items() if not k.startswith("__")},
+                                 **context, "ex": module}
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             exec(compile(code, "<hidden tests>", "exec"), namespace)  # noqa: S102 (teacher's)

@@ -83,6 +83,8 @@ def mark_section(section: lessons_mod.Section, run: Execution, pristine: Any,
     except (answers_mod.AnswerError, ValueError, RecursionError) as exc:
         reason = f"its answers could not be read: {' '.join(str(exc).split())[:200]}"
         return Mark("error", reason, f"⚠ {exercise.name}: not checked ({reason})")
+    # only the exercise's own variables, and never in place of the lesson's objects
+    values = {k: v for k, v in values.items() if k in exercise.variables}
     result = exercise.evaluate({**values, **pristine.context})
     if result.outcome is Outcome.CORRECT:
         hidden = pristine.hidden.get(section.key)

@@ -19,7 +19,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.exceptions import CellControlSignal, CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from .answers import MIME
@@ -73,6 +73,7 @@ class Execution:
     errors: list[CellError] = field(default_factory=list)
     answers: dict[int, str] = field(default_factory=dict)  # export cell -> its answers (JSON)
     dropped_output: bool = False
+    malformed: int = 0  # messages from the kernel of a shape nbclient cannot read (dropped)
     box_log: str = ""
     seconds: float = 0.0
 
@@ -90,12 +91,39 @@ class _BoxClient(NotebookClient):
     """nbclient's client, keeping at most ``limit`` bytes of outputs and at most one answers
     output per export cell (``answer_limit`` bytes), and remembering the cell it is on."""
 
-    def __init__(self, nb: NotebookNode, *, limit: int, answer_limit: int, **kw: Any) -> None:
+    def __init__(self, nb: NotebookNode, *, limit: int, answer_limit: int,
+                 export_cells: frozenset[int] = frozenset(), **kw: Any) -> None:
         super().__init__(nb, **kw)
         self.xai_limit, self.xai_answer_limit = limit, answer_limit
         self.xai_kept, self.xai_dropped, self.xai_cell = 0, False, -1
         self.xai_answers: dict[int, str] = {}
         self.xai_errors: dict[int, int] = {}
+        self.xai_export_cells, self.xai_answer_bytes, self.xai_malformed = export_cells, 0, 0
+
+    def process_message(self, msg: dict, cell: NotebookNode,
+                        cell_index: int) -> NotebookNode | None:
+        """nbclient's, but a message of a shape it cannot read (a kernel may send anything on
+        its channels) is dropped and counted instead of stopping the grader."""
+        if not _well_formed(msg):
+            self.xai_malformed += 1
+            return None
+        try:
+            return super().process_message(msg, cell, cell_index)
+        except CellControlSignal:
+            raise  # nbclient's own "the cell is done"
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError):
+            self.xai_malformed += 1
+            return None
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """An update of an earlier output (``display_id``) counts against the output budget
+        too (nbclient writes it into the stored cells directly)."""
+        size = len(json.dumps(msg.get("content"), default=str))
+        if self.xai_kept + size > self.xai_limit:
+            self.xai_dropped = True
+            return
+        self.xai_kept += size
+        super()._update_display_id(display_id, msg)
 
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int, *args: Any,
                                  **kw: Any) -> NotebookNode:
@@ -107,8 +135,11 @@ class _BoxClient(NotebookClient):
         content = msg.get("content", {})
         data = content.get("data") if isinstance(content, dict) else None
         if isinstance(data, dict) and MIME in data:
+            # answers count only from the grader's own cells, within one budget per notebook
             text = json.dumps(data[MIME])
-            if len(text) <= self.xai_answer_limit:
+            if cell_index in self.xai_export_cells and (
+                    self.xai_answer_bytes + len(text) <= self.xai_answer_limit):
+                self.xai_answer_bytes += len(text)
                 self.xai_answers[cell_index] = text
             return None
         if msg.get("msg_type") == "error" and isinstance(content, dict):
@@ -126,6 +157,16 @@ class _BoxClient(NotebookClient):
             return None
         self.xai_kept += size
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _well_formed(msg: object) -> bool:
+    """Has ``msg`` the shape nbclient reads (dicts where it expects dicts)?"""
+    if not isinstance(msg, dict):
+        return False
+    header, parent, content = msg.get("header"), msg.get("parent_header"), msg.get("content")
+    if not (isinstance(header, dict) and isinstance(parent, dict) and isinstance(content, dict)):
+        return False
+    return all(isinstance(content.get(key, {}), dict) for key in ("data", "metadata", "transient"))
 
 
 def _short_error(content: dict) -> dict:
@@ -181,7 +222,7 @@ def kernel_env(box: Path) -> dict[str, str]:
 
 
 async def execute(nb: NotebookNode, box: Path, spec: dict[str, Any], limits: Limits,
-                  log: Path) -> Execution:
+                  log: Path, export_cells: frozenset[int] = frozenset()) -> Execution:
     """Run ``nb`` (already prepared: see :mod:`.lessons`) in a kernel in ``box``.
 
     ``spec`` is ``box.py``'s (mode, uid, folders to hide, ...); this adds the limits, the
@@ -197,7 +238,8 @@ async def execute(nb: NotebookNode, box: Path, spec: dict[str, Any], limits: Lim
     km.box_prefix = [sys.executable, "-I", str(BOX_SCRIPT), str(spec_path), "--"]
     client = _BoxClient(nb, km=km, timeout=limits.cell_seconds, allow_errors=True,
                         startup_timeout=120, record_timing=False, limit=limits.output_bytes,
-                        answer_limit=limits.answer_bytes, kernel_name="python3")
+                        answer_limit=limits.answer_bytes, export_cells=export_cells,
+                        kernel_name="python3")
     result = Execution(nb)
     start = time.perf_counter()
     with log.open("wb") as stderr:
@@ -209,9 +251,15 @@ async def execute(nb: NotebookNode, box: Path, spec: dict[str, Any], limits: Lim
         except (asyncio.TimeoutError, TimeoutError):
             result.stopped = f"notebook time limit ({limits.notebook_seconds:g} s)"
         except DeadKernelError:
-            result.stopped = "the kernel died"
+            # nbclient reports its own cancellation (our notebook time limit) as a dead kernel
+            late = time.perf_counter() - start >= limits.notebook_seconds
+            result.stopped = (f"notebook time limit ({limits.notebook_seconds:g} s)" if late
+                              else "the kernel died")
         except RuntimeError as exc:  # the kernel did not start (the box could not be built)
             result.stopped = f"the kernel did not start ({_first(str(exc))})"
+        except Exception as exc:  # noqa: BLE001 (what the kernel sent broke nbclient)
+            result.stopped = ("the kernel sent a message the grader could not read "
+                              f"({type(exc).__name__})")
         finally:
             code = await _kill(km)
     result.seconds = time.perf_counter() - start
@@ -222,6 +270,7 @@ async def execute(nb: NotebookNode, box: Path, spec: dict[str, Any], limits: Lim
     result.errors = _errors(nb)
     result.answers = client.xai_answers
     result.dropped_output = client.xai_dropped
+    result.malformed = client.xai_malformed
     return result
 
 
