@@ -35,12 +35,12 @@ def run_cells(mode: str, cells: list[str], *, hidden: list[Path] = (),
     """Run ``cells`` in a box; the execution and each cell's outputs."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     staging = Path(tempfile.mkdtemp(prefix="xai-grade-test-"))
+    limits = limits or Limits(notebook_seconds=120, cell_seconds=60)
     try:
-        box = staging / "b0"
-        (box / "notebooks").mkdir(parents=True)
-        spec = {**grader.box_spec(mode, staging, list(hidden)), "uid": 1_999_000_001}
-        limits = limits or Limits(notebook_seconds=120, cell_seconds=60)
-        run = asyncio.run(execute(nb, box, spec, limits, staging / "b0.log"))
+        with grader.box_folder(staging / "b0", mode, limits) as box:  # as the grader makes it
+            (box / "notebooks").mkdir()
+            spec = {**grader.box_spec(mode, staging, list(hidden)), "uid": 1_999_000_001}
+            run = asyncio.run(execute(nb, box, spec, limits, staging / "b0.log"))
     finally:
         subprocess.run(["rm", "-rf", str(staging)], check=False)
     return run, [c.get("outputs", []) for c in nb.cells]
@@ -235,3 +235,18 @@ def test_a_hidden_test_sees_the_lessons_objects_whatever_the_answers_are_named()
     code = "assert classifier == 'pristine', classifier\nassert len([1, 2]) == 2"
     forged = {"classifier": "forged", "__builtins__": {}}
     assert run_hidden(code, forged, {"classifier": "pristine"}, sys.modules[__name__]) is None
+
+
+def test_the_boxs_folder_cannot_fill_the_disk() -> None:
+    if ONE_MODE != "root" or not _box_works(ONE_MODE):
+        pytest.skip("the box's folder has a size of its own only as root")
+    run, outs = run_cells(ONE_MODE, [
+        "block = b'0' * 2**20\nfor i in range(8):\n"
+        "    with open(f'f{i}', 'wb') as f:\n        for _ in range(200):\n"
+        "            f.write(block)",
+        "import os; os.remove('f0'); print('room again')",
+    ], limits=Limits(notebook_seconds=60, cell_seconds=30, disk_bytes=512 * 2**20,
+                     file_bytes=2**30))
+    assert "No space left on device" in error(outs[0])
+    assert text(outs[1]).strip() == "room again"
+    assert run.stopped is None

@@ -72,6 +72,11 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int,
           f"mount {target}")
 
 
+def umount(target: str) -> None:
+    """Detach the filesystem mounted at ``target`` (``MNT_DETACH``: at once, even if busy)."""
+    _call(_libc.umount2(os.fsencode(target), ctypes.c_int(2)), f"umount {target}")
+
+
 def _prctl(option: int, value: int) -> None:
     _call(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl {option}")
 

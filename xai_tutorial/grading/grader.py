@@ -19,8 +19,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,8 +325,36 @@ def _uid(index: int) -> int:
 
 async def _run_job(job: Job, index: int, pristine: Pristine, staging: Path,
                    spec: dict[str, Any], limits: Limits) -> tuple[Execution, list]:
-    box = staging / f"b{index}"
-    (box / "notebooks").mkdir(parents=True)
+    with box_folder(staging / f"b{index}", spec["mode"], limits) as box:
+        return await _run_in(box, job, index, pristine, staging, spec, limits)
+
+
+@contextmanager
+def box_folder(box: Path, mode: str, limits: Limits) -> Iterator[Path]:
+    """The box's folder, removed afterwards; as root a filesystem of its own of
+    ``limits.disk_bytes`` (in memory), so that no submission can fill the grader's disk."""
+    from .box import MS_NODEV, MS_NOSUID, BoxError, mount, umount
+
+    box.mkdir()
+    mounted = False
+    try:
+        if mode == "root":
+            mount("tmpfs", str(box), "tmpfs", MS_NOSUID | MS_NODEV,
+                  f"size={limits.disk_bytes},nr_inodes=100000,mode=0700")
+            mounted = True
+        yield box
+    finally:
+        if mounted:
+            try:
+                umount(str(box))
+            except BoxError:
+                pass
+        shutil.rmtree(box, ignore_errors=True)
+
+
+async def _run_in(box: Path, job: Job, index: int, pristine: Pristine, staging: Path,
+                  spec: dict[str, Any], limits: Limits) -> tuple[Execution, list]:
+    (box / "notebooks").mkdir()
     shutil.copytree(ASSETS, box / "assets")
     for sub in (".config", ".cache", ".ipython", ".runtime"):
         (box / sub).mkdir()
@@ -342,7 +371,6 @@ async def _run_job(job: Job, index: int, pristine: Pristine, staging: Path,
         run = await execute(prepared, box, {**spec, "uid": _uid(index)}, limits,
                             staging / f"b{index}.log", exports)
     finally:
-        shutil.rmtree(box, ignore_errors=True)
         if spec.get("cgroups"):
             remove_cgroups(group["name"])
     return run, sections

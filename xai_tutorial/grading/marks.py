@@ -22,6 +22,7 @@ _LIMITS = (
     ("memory limit", ("MemoryError",), ("can't allocate memory", "Cannot allocate memory")),
     ("process limit", ("BlockingIOError",), ("Resource temporarily unavailable",)),
     ("file-size limit", (), ("File too large",)),
+    ("disk limit of the box", (), ("No space left on device", "Disk quota exceeded")),
     ("no network in the box", ("URLError", "gaierror", "ConnectionError"),
      ("Network is unreachable", "Temporary failure in name resolution")),
 )

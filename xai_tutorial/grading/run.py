@@ -35,13 +35,15 @@ class Limits:
     address space (an ``RLIMIT_AS``: the CUDA build of torch reserves ~3 GB of it at import,
     so it must sit well above the memory a lesson uses), processes and threads, bytes per
     file written, bytes of cell output kept (the rest is dropped, with a note), bytes of
-    answers taken out of the kernel."""
+    answers taken out of the kernel; bytes the box's folder may hold in all (as root it is a
+    filesystem of that size of its own, in memory)."""
 
     notebook_seconds: float = 600.0
     cell_seconds: float = 300.0
     memory_bytes: int = 8 * 2**30
     processes: int = 256
     file_bytes: int = 256 * 2**20
+    disk_bytes: int = 2**30
     output_bytes: int = 32 * 2**20
     answer_bytes: int = 128 * 2**20
 
