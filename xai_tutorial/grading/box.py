@@ -295,6 +295,22 @@ def join_cgroups(spec: dict) -> str | None:
     return f"no {' or '.join(missing)} controller" if missing else None
 
 
+def remove_cgroups(name: str) -> None:
+    """Remove a box's control groups once its processes are gone (they die with the box, but
+    not always before its launcher is reaped: retried for a few seconds)."""
+    import time
+
+    for folder in cgroup_paths(name):
+        for _ in range(50):
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 4 or argv[2] != "--":
         print("usage: box.py SPEC.json -- COMMAND...", file=sys.stderr)

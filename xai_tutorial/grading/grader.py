@@ -31,6 +31,7 @@ import nbformat
 from ..core.images import load_image
 from . import answers as answers_mod
 from . import lessons as lessons_mod
+from .box import remove_cgroups
 from .marks import error_lines, marks_for, missing_lesson_marks
 from .report import Column, Mark, StudentReport, check_out, write_report
 from .run import BOX_SCRIPT, Execution, Limits, execute
@@ -298,24 +299,6 @@ def cgroups_work() -> bool:
                                "/bin/true"], capture_output=True, text=True, timeout=60)
     remove_cgroups(name)
     return done.returncode == 0 and "no control group" not in done.stderr
-
-
-def remove_cgroups(name: str) -> None:
-    """Remove a box's control groups once its processes are gone (they die with the box, but
-    not always before its launcher is reaped: retried for a few seconds)."""
-    import time
-
-    from .box import cgroup_paths
-
-    for folder in cgroup_paths(name):
-        for _ in range(50):
-            try:
-                os.rmdir(folder)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)
 
 
 def _uid(index: int) -> int:
