@@ -17,8 +17,11 @@ import asyncio
 import json
 import os
 import shutil
+import stat
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -108,8 +111,6 @@ def _folder(path: Path) -> Submission:
 
 def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
     """The notebook at ``path``, or None and why it cannot be read (one line)."""
-    import stat
-
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as f:
@@ -272,8 +273,6 @@ def box_mode(no_box: bool) -> str:
         spec = {"mode": mode, "uid": 1_999_999_999, "box": str(box), "cwd": str(box),
                 "network": True, "tmpfs": [], "limits": {}, "env": {}}
         (box / "spec.json").write_text(json.dumps(spec))
-        import subprocess
-
         done = subprocess.run([sys.executable, "-I", str(BOX_SCRIPT), str(box / "spec.json"),
                                "--", "/bin/true"], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
@@ -287,8 +286,6 @@ def cgroups_work() -> bool:
     """Can each box get control groups of its own (root, a cpu and a pids controller)?"""
     if os.geteuid() != 0 or sys.platform != "linux":
         return False
-    import subprocess
-
     name = f"xai-grade-probe-{os.getpid()}"
     with tempfile.TemporaryDirectory(prefix="xai-probe-") as folder:
         spec_path = Path(folder) / "spec.json"
@@ -445,8 +442,6 @@ def grade(paths: Sequence[Path], out: Path, *, jobs: int | None = None,
           limits: Limits | None = None, source: Path | None = None, no_box: bool = False,
           progress: Any = None) -> list[StudentReport]:
     """Grade ``paths`` (one student each) into ``out`` (see the module's docstring)."""
-    import time
-
     start = time.perf_counter()
     limits = limits or Limits()
     source = (source or lessons_mod.NOTEBOOKS).resolve()
