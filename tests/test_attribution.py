@@ -449,3 +449,47 @@ def test_ig_completeness_and_shap_efficiency_on_the_bundled_model(bundled):
     # KernelSHAP with the same black baseline promises the very same sum
     shap = at.kernel_shap(bundled, x, 285, samples=48)
     assert at.completeness(bundled, x, 285, shap).gap < 1e-4
+
+
+# ----------------------------------------------------------------------------------------------
+# The path profile and the quadrature rules read off it
+
+
+@pytest.mark.parametrize("rule", [r for r in at.RULES if r != "gausslegendre"])
+def test_quadrature_on_a_path_grid_equals_the_rule_run_by_captum(rule):
+    """Every Riemann rule's completeness total is a weighted sum of g(a) = d logit / d a at its
+    points, so reading it off a grid gives what captum's run gives (ReLU net: g is piecewise
+    constant, the rules differ from each other and from the exact integral)."""
+    model = ReluNet()
+    classifier, x = classifier_of(model, 2), random_input(7)
+    profile = at.path_profile(classifier, x, 1, torch.linspace(0, 1, 17))
+    with torch.no_grad():
+        ends = model(torch.cat([black(), x]))[:, 1].double()
+    torch.testing.assert_close(profile.logits[[0, -1]], ends, atol=1e-5, rtol=1e-5)
+    # g(a) is the derivative of the logit along the path (a finite difference of the profile)
+    h = 1e-3
+    near = at.path_profile(classifier, x, 1, [0.25 + h, 0.25 - h])
+    slope = float((near.logits[0] - near.logits[1]) / (2 * h))
+    assert float(profile.slopes[4]) == pytest.approx(slope, rel=1e-2, abs=1e-3)
+    for steps in ((2, 4, 8) if rule == "riemann_middle" else (2, 4, 8, 16)):
+        steps_ = steps + 1 if rule == "riemann_trapezoid" else steps
+        run = at.integrated_gradients(classifier, x, 1, steps=steps_, rule=rule)
+        assert at.quadrature(profile, rule, steps_) == pytest.approx(float(run.double().sum()),
+                                                                     rel=1e-5, abs=1e-6)
+
+
+def test_rule_points_and_off_grid_rules_are_refused():
+    alphas, weights = at.rule_points("riemann_trapezoid", 5)
+    torch.testing.assert_close(alphas, torch.tensor([0, 0.25, 0.5, 0.75, 1], dtype=torch.float64))
+    assert float(weights.sum()) == pytest.approx(1.0) and float(weights[0]) == pytest.approx(0.125)
+    alphas, weights = at.rule_points("riemann_middle", 4)
+    torch.testing.assert_close(alphas, torch.tensor([1, 3, 5, 7], dtype=torch.float64) / 8)
+    classifier = classifier_of(Linear(), 2)
+    profile = at.path_profile(classifier, random_input(8), 0, torch.linspace(0, 1, 5))
+    with pytest.raises(InputError, match="not all on the profile"):
+        at.quadrature(profile, "riemann_middle", 4)  # needs a / 8
+    with pytest.raises(InputError, match="choose riemann"):
+        at.quadrature(profile, "gausslegendre", 4)
+    for bad in ([], [0.5, 1.5], [[0.1]], "0.5", [float("nan")]):
+        with pytest.raises(InputError, match="alphas"):
+            at.path_profile(classifier, random_input(8), 0, bad)

@@ -53,11 +53,15 @@ from .integrated import (
     RULES,
     Baseline,
     Completeness,
+    PathProfile,
     baseline_input,
     completeness,
     integrated_gradients,
     output_difference,
+    path_profile,
+    quadrature,
     rule_correction,
+    rule_points,
 )
 from .perturbation import RiseMasks, kernel_shap, lime, rise, rise_masks, superpixels
 
@@ -68,6 +72,7 @@ __all__ = [
     "RULES",
     "Baseline",
     "Completeness",
+    "PathProfile",
     "RiseMasks",
     "baseline_input",
     "batch_size_for",
@@ -81,9 +86,12 @@ __all__ = [
     "lime",
     "logit_gradients",
     "output_difference",
+    "path_profile",
+    "quadrature",
     "rise",
     "rise_masks",
     "rule_correction",
+    "rule_points",
     "smoothgrad",
     "superpixels",
 ]

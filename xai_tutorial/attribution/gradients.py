@@ -22,7 +22,7 @@ from ..core.hooks import eval_mode, frozen, input_errors
 from ..core.images import ImageSource
 from ..core.inputs import check_whole, shown
 from ..core.saliency import model_input
-from ..evaluation.methods import BATCH_PIXELS, check_seed
+from ..evaluation.methods import check_seed
 
 __all__ = [
     "GRADIENT_BATCH_PIXELS",
@@ -37,11 +37,12 @@ __all__ = [
     "smoothgrad",
 ]
 
-#: Pixels whose gradient is taken at once (forward and backward): one image of 224 x 672 or two
-#: of 224 x 336. Autograd keeps every activation for the backward pass, about 1.5 KB a pixel on
-#: EfficientNet-Lite0 (measured: a peak 230 MB above a forward pass without gradients for one
-#: 224 x 672 image, where that forward pass needs about 10 MB).
-GRADIENT_BATCH_PIXELS = BATCH_PIXELS
+#: Pixels whose gradient is taken at once (forward and backward): two images of 224 x 224 (a
+#: wider one goes alone). Autograd keeps every activation for the backward pass, about 1.5 KB a
+#: pixel on EfficientNet-Lite0 (measured: a peak 230 MB above a forward pass without gradients
+#: for one 224 x 672 image, where that forward pass needs about 10 MB); three crops at once took
+#: lesson 05 past Binder's 500 MB above the imports.
+GRADIENT_BATCH_PIXELS = 2 * 224 * 224
 #: Most samples (noisy copies, path points, masks, perturbations) a method may run.
 MAX_SAMPLES = 20_000
 

@@ -28,20 +28,24 @@ from ..classification import Classifier
 from ..core.errors import InputError
 from ..core.hooks import eval_mode, frozen, input_errors
 from ..core.images import ImageSource
-from ..core.inputs import check_batch, shown
+from ..core.inputs import check_batch, check_whole, shown
 from ..core.saliency import SaliencyMap
 from ..evaluation.deletion import blurred
-from .gradients import batch_size_for, black_input, checked, count
+from .gradients import MAX_SAMPLES, batch_size_for, black_input, checked, count
 
 __all__ = [
     "RULES",
     "Baseline",
     "Completeness",
+    "PathProfile",
     "baseline_input",
     "completeness",
     "integrated_gradients",
     "output_difference",
+    "path_profile",
+    "quadrature",
     "rule_correction",
+    "rule_points",
 ]
 
 #: The quadrature rules, by captum's names; ``"gausslegendre"`` is captum's default.
@@ -202,3 +206,105 @@ def completeness(
         raise InputError(f"attribution {shown(values)}: expected a finite (h, w) map")
     expected = output_difference(classifier, inputs, class_index, baseline, output=output)
     return Completeness(total=float(values.detach().double().sum()), expected=expected)
+
+
+@dataclass(frozen=True)
+class PathProfile:
+    """The class logit along the straight path from a baseline ``b`` to the input ``x``.
+
+    Attributes:
+        alphas: the points ``a`` of the path, ``(n,)`` float64 in ``[0, 1]``.
+        logits: ``y_c(b + a (x - b))`` at each point, ``(n,)`` float64.
+        slopes: the integrand of Integrated Gradients' completeness at each point,
+            ``g(a) = sum_{k,i,j} (x - b) d y_c / d x`` at ``b + a (x - b)`` (so ``g = d logit /
+            d a``, and ``integral_0^1 g = y_c(x) - y_c(b)``), ``(n,)`` float64.
+    """
+
+    alphas: torch.Tensor
+    logits: torch.Tensor
+    slopes: torch.Tensor
+
+
+def path_profile(
+    classifier: Classifier,
+    inputs: ImageSource | torch.Tensor,
+    class_index: object,
+    alphas: object,
+    *,
+    baseline: Baseline = None,
+    batch_size: int | None = None,
+) -> PathProfile:
+    """The logit and the completeness integrand ``g(a)`` at the points ``alphas`` of the path
+    (:class:`PathProfile`): one forward and one backward pass a point, ``batch_size`` points at
+    once (by default as many as fit in :data:`GRADIENT_BATCH_PIXELS`). Every quadrature rule of
+    Integrated Gradients is a weighted sum of ``g`` at its points, so on a fine enough grid
+    :func:`quadrature` gives each rule's completeness total without running it again.
+
+    Raises:
+        InputError: ``alphas`` is not a 1-d sequence of 1 to ``MAX_SAMPLES`` numbers in [0, 1].
+    """
+    points = _alphas(alphas)
+    x, index = checked(classifier, inputs, class_index)
+    base = baseline_input(classifier, x, baseline)
+    size = batch_size_for(x, batch_size, most=len(points))
+    delta = x - base
+    logits, slopes = [], []
+    model = classifier.model
+    with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
+        for chunk in points.float().split(size):
+            path = (base + chunk.view(-1, 1, 1, 1) * delta).requires_grad_(True)
+            scores = model(path)[:, index]
+            (grad,) = torch.autograd.grad(scores.sum(), path)
+            logits.append(scores.detach().double())
+            slopes.append((grad.double() * delta.double()).sum(dim=(1, 2, 3)))
+    return PathProfile(points, torch.cat(logits), torch.cat(slopes))
+
+
+def _alphas(alphas: object) -> torch.Tensor:
+    try:
+        points = torch.as_tensor(alphas, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        points = torch.empty(0)
+    if points.ndim != 1 or not 1 <= len(points) <= MAX_SAMPLES or not bool(
+        ((points >= 0) & (points <= 1)).all()
+    ):
+        raise InputError(f"alphas {shown(alphas)}: give 1 to {MAX_SAMPLES:,} numbers from 0 to 1, "
+                         "e.g. torch.linspace(0, 1, 33)")
+    return points
+
+
+def rule_points(rule: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(alphas, weights)`` of a Riemann rule of ``steps`` points on ``[0, 1]``, as captum
+    places them (``riemann_left``: ``i / n``; ``riemann_right``: ``(i + 1) / n``;
+    ``riemann_middle``: ``(i + 1/2) / n``, weights ``1 / n``; ``riemann_trapezoid``: ``n`` points
+    ``i / (n - 1)``, weights ``1 / (n - 1)``, halved at the ends: the true trapezoid rule)."""
+    n = steps
+    i = torch.arange(n, dtype=torch.float64)
+    if rule == "riemann_trapezoid":
+        if n < 2:
+            raise InputError(f"steps {n}: the trapezoid rule needs at least 2 points")
+        weights = torch.full((n,), 1.0 / (n - 1), dtype=torch.float64)
+        weights[[0, -1]] /= 2
+        return i / (n - 1), weights
+    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}.get(rule)
+    if offset is None:
+        raise InputError(f"rule {shown(rule)}: choose riemann_left, riemann_right, "
+                         "riemann_middle or riemann_trapezoid")
+    return (i + offset) / n, torch.full((n,), 1.0 / n, dtype=torch.float64)
+
+
+def quadrature(profile: PathProfile, rule: str, steps: int) -> float:
+    """A Riemann rule's estimate of ``integral_0^1 g``, read off ``profile``'s points: the
+    completeness total Integrated Gradients with that rule and ``steps`` would give.
+
+    Raises:
+        InputError: a point the rule needs is not among ``profile.alphas`` (to 1e-9).
+    """
+    alphas, weights = rule_points(rule, check_whole("steps", steps, "must be a positive whole "
+                                                    "number", high=MAX_SAMPLES + 1))
+    where = (profile.alphas[None, :] - alphas[:, None]).abs()
+    nearest = where.argmin(dim=1)
+    if bool((where.gather(1, nearest[:, None]) > 1e-9).any()):
+        raise InputError(f"{rule} with {steps} steps: its points are not all on the profile's "
+                         f"{len(profile.alphas)} points (use a grid whose spacing divides them)")
+    return float((weights * profile.slopes[nearest]).sum())
