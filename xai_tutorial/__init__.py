@@ -96,6 +96,14 @@ _API: dict[str, str] = {
     "insertion_curve": "evaluation",
     "randomization_check": "evaluation",
     "pointing_game": "evaluation",
+    # 05 attribution beyond CAM
+    "integrated_gradients": "attribution",
+    "completeness": "attribution",
+    "smoothgrad": "attribution",
+    "guided_backprop": "attribution",
+    "rise": "attribution",
+    "lime": "attribution",
+    "kernel_shap": "attribution",
 }
 
 #: Submodules reachable as attributes (``xai_tutorial.cam``) without an explicit import.
