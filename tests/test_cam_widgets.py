@@ -209,3 +209,118 @@ def test_the_upload_rows_headline_follows_the_method(bundled):
     assert "Class Activation Map of" in headline.value
     method.value = "edge"
     assert "edge map of Egyptian cat" in headline.value
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every ``saliency_map`` call the explorer makes: (method, options, images through the
+    network forward and backward)."""
+    from xai_tutorial import cam_widgets
+
+    calls = []
+    real = cam_widgets.saliency_map
+
+    def record(classifier, image, class_index, method="cam", **options):
+        result = real(classifier, image, class_index, method, **options)
+        calls.append((method, options, result.forward_passes + result.backward_passes))
+        return result
+
+    monkeypatch.setattr(cam_widgets, "saliency_map", record)
+    return calls
+
+
+def test_every_registered_method_renders_with_its_interactive_options(bundled, recorded):
+    """Each method of the picker draws a map, with its interactive options (the title says
+    which), in at most 40 images through the network (about 4 CPU-s on the lesson's photo)."""
+    from xai_tutorial.cam_widgets import INTERACTIVE_OPTIONS
+    from xai_tutorial.core.saliency import saliency_methods
+
+    explorer = CAMExplorer(bundled, "chelsea")
+    photo = np.asarray(explorer.image)
+    assert set(INTERACTIVE_OPTIONS) <= set(saliency_methods())
+    for name in saliency_methods():
+        explorer.set_method(name)
+        picture = explorer.render()
+        assert picture.shape == photo.shape and picture.dtype == np.uint8, name
+        assert not np.array_equal(picture, photo), name  # a heatmap is blended in
+        assert explorer.options() == dict(INTERACTIVE_OPTIONS.get(name, {}))
+        if name == "cam":
+            assert explorer.title.startswith("Class Activation Map of Egyptian cat")
+            continue
+        method, options, images = recorded[-1]
+        assert (method, options) == (name, dict(INTERACTIVE_OPTIONS.get(name, {})))
+        assert images <= 40, (name, images)
+        settings = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        title = f"{name} map ({settings}) of " if settings else f"{name} map of "
+        assert explorer.title.startswith(title + "Egyptian cat"), explorer.title
+    assert [m for m, _, _ in recorded] == [m for m in saliency_methods() if m != "cam"]
+    assert explorer.options("rise") == {"masks": 32}
+
+
+def test_interactive_occlusion_fits_the_lessons_wide_photo():
+    """At its defaults occlusion refuses lesson 02's 224 x 672 input (over its pixel budget)."""
+    from xai_tutorial.cam_widgets import INTERACTIVE_OPTIONS
+    from xai_tutorial.evaluation.methods import MAX_OCCLUSION_PIXELS, occlusion_passes
+
+    size = (224, 672)
+    assert occlusion_passes(size) * 224 * 672 > MAX_OCCLUSION_PIXELS
+    passes = occlusion_passes(size, **INTERACTIVE_OPTIONS["occlusion"])
+    assert passes <= 40 and passes * 224 * 672 <= MAX_OCCLUSION_PIXELS
+
+
+def test_method_options_replace_the_interactive_ones(bundled, recorded):
+    explorer = CAMExplorer(bundled, "chelsea", method="rise",
+                           method_options={"rise": {"masks": 4, "seed": 1}, "lime": {}})
+    assert explorer.title.startswith("rise map (masks=4, seed=1) of Egyptian cat")
+    explorer.render()
+    assert recorded == [("rise", {"masks": 4, "seed": 1}, 4)]
+    assert explorer.options("lime") == {}  # its own defaults
+    assert explorer.options("integrated_gradients") == {"steps": 8}  # the others stay
+    explorer.set_method("lime")
+    assert explorer.settings == "" and explorer.title.startswith("lime map of")
+    for given, words in [({"nope": {}}, "no such saliency method"), ({"cam": {"a": 1}}, "'cam'"),
+                         ({"rise": 32}, "mapping of option name"), ("rise", "a mapping")]:
+        with pytest.raises(InputError, match=words):
+            CAMExplorer(bundled, "chelsea", method_options=given)
+
+
+def test_maps_to_compute(bundled):
+    explorer = CAMExplorer(bundled, "chelsea", k=3, method_options={"rise": {"masks": 2}})
+    assert explorer.maps_to_compute() == []  # CAM: all from the one pass
+    explorer.set_method("rise")
+    assert explorer.maps_to_compute() == [285]
+    explorer.render()
+    assert explorer.maps_to_compute() == []
+    explorer.set_scale("shared")
+    assert explorer.maps_to_compute() == [p.index for p in explorer.top if p.index != 285]
+    explorer.render()
+    assert explorer.maps_to_compute() == []
+
+
+def test_the_view_names_the_settings_and_says_while_it_computes(bundled, recorded):
+    view = cam_explorer(bundled, "chelsea", method_options={"rise": {"masks": 3}})
+    scale, method = view.children[2].children
+    caption, picture, error = view.children[3:6]
+    notes = []
+    error.observe(lambda change: notes.append(change["new"]), names="value")
+    before = picture.value
+    method.value = "rise"
+    assert "rise map (masks=3) of Egyptian cat" in caption.value
+    assert picture.value != before and error.value == ""
+    assert "Computing the rise map (masks=3)" in notes[0]  # shown before the map was made
+    scale.value = "shared"
+    assert any("Computing 4 rise maps (masks=3) for the shared scale" in n for n in notes)
+    assert [m for m, _, _ in recorded] == ["rise"] * 5 and error.value == ""
+
+
+def test_a_map_that_cannot_be_made_is_said_and_the_last_one_stays(bundled):
+    view = cam_explorer(bundled, "chelsea", method_options={"rise": {"mask": 3}})
+    method = view.children[2].children[1]
+    caption, picture, error = view.children[3:6]
+    before, title = picture.value, caption.value
+    method.value = "rise"  # a misspelt option: the method refuses it
+    assert "mask" in error.value and "still showing the cam map" in error.value
+    assert picture.value == before and caption.value == title
+    assert view.explorer.method == "cam"
+    method.value = "edge"
+    assert error.value == "" and "edge map of" in caption.value

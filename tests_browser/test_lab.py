@@ -332,3 +332,73 @@ def test_student_copy_run_all_reaches_the_last_cell(page, student_lab):
     assert "not attempted" in panel.inner_text()  # the check cells after the stubs ran
     for bad in BAD_WIDGET_TEXT:
         assert bad not in panel.inner_text(), bad
+
+
+def run_up_to(page, lab: str, name: str, marker: str):
+    """Open a notebook and run its cells up to and including the first code cell whose source
+    holds ``marker`` (Run > Run All Above Selected Cell, then that cell); return that cell."""
+    page.goto(lab.format(notebook=name))
+    panel = notebook(page)
+    panel.locator(".jp-Cell").first.wait_for(timeout=90_000)
+    page.locator(".jp-StatusBar-TextItem", has_text="Idle").first.wait_for(timeout=90_000)
+    cells = panel.locator(".jp-CodeCell")
+    sources = [cells.nth(i).locator(".jp-InputArea-editor").inner_text()
+               for i in range(cells.count())]
+    index = next(i for i, source in enumerate(sources) if marker in source)
+    cell = cells.nth(index)
+    for label in ("Run All Above Selected Cell", "Run Selected Cell and Do not Advance"):
+        cell.locator(".jp-InputPrompt").click()  # selects the cell (command mode)
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{label}$")).click()
+        page.wait_for_function(
+            """(last) => {
+                const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+                const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];
+                return prompts.slice(0, last + 1).every(p => /\\[\\d+\\]/.test(p.textContent));
+            }""",
+            arg=index if label.startswith("Run Selected") else index - 1,
+            timeout=RUN_TIMEOUT_MS,
+        )
+    return cell
+
+
+def test_cam_explorer_method_picker_draws_slow_methods(page, lab):
+    """Lesson 02 up to its explorer; then integrated_gradients and rise from the method picker:
+    each draws a new picture, says it is computing while it does, names its interactive
+    settings, and shows no error."""
+    from xai_tutorial.cam_widgets import INTERACTIVE_OPTIONS
+
+    cell = run_up_to(page, lab, "02_class_activation_maps.ipynb", "cam_explorer(classifier, scene")
+    assert_no_errors(page)
+    explorer = cell.locator(".widget-vbox", has=page.locator(".widget-image")).last
+    explorer.scroll_into_view_if_needed()
+    image = explorer.locator(".widget-image")
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+    picker = explorer.locator(".widget-dropdown select", has=page.locator("option",
+                                                                          has_text="rise"))
+    # Remember every text the explorer shows while the kernel computes a map.
+    explorer.evaluate("""root => {
+        window.explorerTexts = [];
+        new MutationObserver(() => window.explorerTexts.push(root.innerText))
+            .observe(root, {subtree: true, childList: true, characterData: true});
+    }""")
+    for name in ("integrated_gradients", "rise"):
+        before_src, before_pixels = image.get_attribute("src"), image.screenshot()
+        page.evaluate("() => { window.explorerTexts = []; }")
+        started = time.monotonic()
+        picker.select_option(label=name)
+        settings = ", ".join(f"{k}={v!r}" for k, v in INTERACTIVE_OPTIONS[name].items())
+        title = f"{name} map ({settings}) of"
+        explorer.locator(".widget-html", has_text=title).last.wait_for(timeout=60_000)
+        page.wait_for_function("([el, old]) => el.src !== old && el.complete",
+                               arg=[image.element_handle(), before_src])
+        seconds = time.monotonic() - started
+        page.wait_for_timeout(300)  # the new picture on screen
+        assert image.screenshot() != before_pixels, f"{name}: the picture did not change"
+        texts = page.evaluate("() => window.explorerTexts")
+        assert any(f"Computing the {name} map ({settings})" in t for t in texts), texts[-3:]
+        note = explorer.locator(":scope > .widget-html").last  # below the picture
+        assert note.inner_text().strip() == "", note.inner_text()  # no busy note, no error
+        assert_no_errors(page)
+        shot(page, f"cam-explorer-{name}", explorer)
+        print(f"{name}: {seconds:.1f} s from the pick to the new picture")
