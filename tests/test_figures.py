@@ -28,7 +28,13 @@ from hand_built import TinyNet
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 
-from xai_tutorial import cam_view, classification_view, decision_trees_view, evaluation_view
+from xai_tutorial import (
+    attribution_view,
+    cam_view,
+    classification_view,
+    decision_trees_view,
+    evaluation_view,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "assets" / "cat_and_coffee.png"
@@ -150,7 +156,40 @@ def _scenes():
     return scenes, {"CAM": _maps(*[(7, 7)] * 3), "random": _maps(*[(7, 7)] * 3)}
 
 
+def _profiles():
+    from xai_tutorial.attribution import PathProfile
+
+    alphas = torch.linspace(0, 1, 17, dtype=torch.float64)
+    return {name: PathProfile(alphas, start + 9 * alphas.sqrt(), 4.5 / (alphas + 0.05).sqrt())
+            for name, start in (("black", 0.2), ("blurred", 4.1))}
+
+
+def _gaps():
+    rules = {"riemann_middle": [(1, 0.55), (2, 2.6), (4, 0.13), (8, 0.16), (16, 0.38)],
+             "riemann_trapezoid": [(2, 1.0), (3, 0.78), (5, 0.92), (9, 0.4), (17, 0.12)],
+             "gausslegendre": [(64, 0.0013)]}
+    return {"black": rules, "blurred": {k: v for k, v in rules.items() if k != "gausslegendre"}}
+
+
+def _scoreboard():
+    names = ["cam", "grad_cam", "occlusion", "edge", "random", "center", "integrated_gradients",
+             "guided_backprop", "rise", "kernel_shap"]
+    return [{"method": name, "deletion": 0.03 * (i + 1), "insertion": 0.5 - 0.04 * i,
+             "pointing": None if name in ("rise", "kernel_shap") else (i % 4) / 3,
+             "rho": None if name in ("rise", "kernel_shap", "grad_cam") else 1 - 0.2 * i}
+            for i, name in enumerate(names)]
+
+
 CASES: dict[str, list[Callable[..., Figure]]] = {
+    "attribution_view.plot_path": [
+        lambda fx: attribution_view.plot_path(_profiles(), "Egyptian cat"),
+    ],
+    "attribution_view.plot_gaps": [
+        lambda fx: attribution_view.plot_gaps(_gaps()),
+    ],
+    "attribution_view.plot_scoreboard": [
+        lambda fx: attribution_view.plot_scoreboard(_scoreboard()),
+    ],
     "cam_view.plot_raw_map": [
         lambda fx: cam_view.plot_raw_map(_maps((7, 10))[0]),
     ],

@@ -1,0 +1,106 @@
+"""Figures for lesson 05 (attribution beyond CAM): the path of Integrated Gradients, its
+completeness gaps, and the scoreboard of every method.
+
+A view module: it draws what :mod:`xai_tutorial.attribution` and :mod:`xai_tutorial.evaluation`
+compute and computes nothing of its own. Every figure is a ``matplotlib.figure.Figure`` (no
+pyplot state); maps go through :func:`xai_tutorial.evaluation_view.plot_maps` (a diverging map
+centred on 0 for signed attributions, ``scale="signed"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from .attribution import PathProfile
+from .classification import Classifier
+from .evaluation_view import plot_maps
+
+__all__ = ["input_picture", "plot_gaps", "plot_maps", "plot_path", "plot_scoreboard"]
+
+DPI = 72
+#: Line styles per rule, so the lines differ without colour too.
+_STYLES = {"riemann_middle": ("o", "-"), "riemann_trapezoid": ("s", "--"),
+           "riemann_left": ("^", ":"), "riemann_right": ("v", "-."), "gausslegendre": ("*", "")}
+
+
+def input_picture(classifier: Classifier, x: torch.Tensor) -> Image.Image:
+    """The RGB picture a ``(1, 3, H, W)`` model input shows (its normalization undone), to draw
+    maps over exactly the pixels they attribute."""
+    mean = torch.tensor(classifier.mean).view(3, 1, 1)
+    std = torch.tensor(classifier.std).view(3, 1, 1)
+    pixels = (x.detach()[0].float() * std + mean).clamp(0, 1)
+    return Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def plot_path(profiles: Mapping[str, PathProfile], class_name: str = "") -> Figure:
+    """The class logit along the straight path from each baseline (``a = 0``) to the photo
+    (``a = 1``), and its slope ``g(a)``, the integrand whose integral completeness promises."""
+    figure = Figure(figsize=(9.0, 3.2), dpi=DPI)
+    left, right = figure.subplots(1, 2)
+    for (name, profile), marker in zip(profiles.items(), "os^v", strict=False):
+        alphas = profile.alphas.numpy()
+        left.plot(alphas, profile.logits.numpy(), marker=marker, markersize=3, label=name)
+        right.plot(alphas, profile.slopes.numpy(), marker=marker, markersize=3, label=name)
+    left.set(xlabel="a (0 = baseline, 1 = photo)", ylabel="logit",
+             title=f"logit of {class_name!r} along the path" if class_name else "logit")
+    right.axhline(0, color="0.6", linewidth=0.8)
+    right.set(xlabel="a", ylabel="g(a) = d logit / d a", title="the integrand g(a)")
+    for ax in (left, right):
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def plot_gaps(gaps: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]]) -> Figure:
+    """Completeness gap (percent of ``|f(x) - f(baseline)|``, log scale) against the number of
+    steps, one panel per baseline, one line per rule: ``gaps[baseline][rule] = [(steps, gap)]``,
+    gaps as fractions."""
+    figure = Figure(figsize=(4.2 * len(gaps) + 0.6, 3.3), dpi=DPI)
+    axes = np.atleast_1d(figure.subplots(1, len(gaps), sharey=True))
+    for ax, (baseline, rules) in zip(axes, gaps.items(), strict=True):
+        for rule, points in rules.items():
+            marker, line = _STYLES.get(rule, ("x", "-"))
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, [100 * max(v, 1e-6) for v in values], marker=marker, linestyle=line,
+                    markersize=7 if rule == "gausslegendre" else 4, label=rule)
+        ax.axhline(1, color="0.5", linewidth=0.8, linestyle=":")
+        ax.set(xscale="log", yscale="log", xlabel="steps", title=f"{baseline} baseline")
+        ax.set_xticks([1, 2, 4, 8, 16, 32, 64], labels=["1", "2", "4", "8", "16", "32", "64"])
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("completeness gap (%)")
+    figure.tight_layout()
+    return figure
+
+
+#: The scoreboard's panels: column, title, and which way is better.
+_PANELS = (("deletion", "deletion AUC (lower is better)"),
+           ("insertion", "insertion AUC (higher is better)"),
+           ("pointing", "pointing game hit rate"),
+           ("rho", "rank correlation after randomization\n(lower: depends on the weights)"))
+
+
+def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
+    """One bar per method in each panel (deletion, insertion, pointing, randomization's last
+    rho); a method that was not run on a judge has no bar there. ``rows`` hold ``"method"`` and
+    those four keys (a number or ``None``)."""
+    methods = [str(row["method"]) for row in rows]
+    figure = Figure(figsize=(11.0, 0.28 * len(rows) + 1.4), dpi=DPI)
+    axes = figure.subplots(1, len(_PANELS), sharey=True)
+    positions = np.arange(len(rows))
+    for ax, (key, title) in zip(axes, _PANELS, strict=True):
+        values = [row.get(key) for row in rows]
+        shown = [i for i, v in enumerate(values) if v is not None]
+        ax.barh(positions[shown], [float(values[i]) for i in shown], color="#3b6ea8")  # type: ignore[arg-type]
+        for i in set(range(len(rows))) - set(shown):
+            ax.text(0, i, " not run", va="center", fontsize=7, color="0.35")
+        ax.axvline(0, color="0.3", linewidth=0.8)
+        ax.set_title(title, fontsize=9)
+    axes[0].set_yticks(positions, labels=methods, fontsize=8)
+    axes[0].invert_yaxis()
+    figure.tight_layout()
+    return figure
