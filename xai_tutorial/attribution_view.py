@@ -20,7 +20,7 @@ from .attribution import PathProfile
 from .classification import Classifier
 from .evaluation_view import plot_maps
 
-__all__ = ["input_picture", "plot_gaps", "plot_maps", "plot_path", "plot_scoreboard"]
+__all__ = ["clipped", "input_picture", "plot_gaps", "plot_maps", "plot_path", "plot_scoreboard"]
 
 DPI = 72
 #: Line styles per rule, so the lines differ without colour too.
@@ -35,6 +35,14 @@ def input_picture(classifier: Classifier, x: torch.Tensor) -> Image.Image:
     std = torch.tensor(classifier.std).view(3, 1, 1)
     pixels = (x.detach()[0].float() * std + mean).clamp(0, 1)
     return Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def clipped(values: torch.Tensor, percentile: float = 99.0) -> torch.Tensor:
+    """``values`` clipped to ``[-q, q]``, ``q`` the ``percentile`` of ``|values|``: a pixel map's
+    few extreme values would otherwise scale every other pixel to nothing (white on a diverging
+    map). For drawing only; the sign and the order below ``q`` are kept."""
+    q = float(torch.quantile(values.detach().abs().flatten().float(), percentile / 100))
+    return values.detach().clamp(-q, q) if q > 0 else values.detach()
 
 
 def plot_path(profiles: Mapping[str, PathProfile], class_name: str = "") -> Figure:
@@ -84,10 +92,21 @@ _PANELS = (("deletion", "deletion AUC (lower is better)"),
            ("rho", "rank correlation after randomization\n(lower: depends on the weights)"))
 
 
+def _missing(row: Mapping[str, object], key: str) -> str:
+    """What a panel says where a row has no number: the model cannot run the method ("n/a"),
+    the judge skipped it ("not run"), or randomization made its map constant ("constant")."""
+    if "error" in row:
+        return "n/a"
+    if key == "rho" and row.get("pointing") is not None:
+        return "constant"
+    return "not run"
+
+
 def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
     """One bar per method in each panel (deletion, insertion, pointing, randomization's last
-    rho); a method that was not run on a judge has no bar there. ``rows`` hold ``"method"`` and
-    those four keys (a number or ``None``)."""
+    rho); where a row has no number the panel says why (:func:`_missing`). ``rows`` hold
+    ``"method"`` and those four keys (a number or ``None``), or ``"error"`` for a method the
+    model cannot run."""
     methods = [str(row["method"]) for row in rows]
     figure = Figure(figsize=(11.0, 0.28 * len(rows) + 1.4), dpi=DPI)
     axes = figure.subplots(1, len(_PANELS), sharey=True)
@@ -96,8 +115,8 @@ def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
         values = [row.get(key) for row in rows]
         shown = [i for i, v in enumerate(values) if v is not None]
         ax.barh(positions[shown], [float(values[i]) for i in shown], color="#3b6ea8")  # type: ignore[arg-type]
-        for i in set(range(len(rows))) - set(shown):
-            ax.text(0, i, " not run", va="center", fontsize=7, color="0.35")
+        for i in sorted(set(range(len(rows))) - set(shown)):
+            ax.text(0, i, " " + _missing(rows[i], key), va="center", fontsize=7, color="0.35")
         ax.axvline(0, color="0.3", linewidth=0.8)
         ax.set_title(title, fontsize=9)
     axes[0].set_yticks(positions, labels=methods, fontsize=8)
