@@ -493,3 +493,67 @@ def test_rule_points_and_off_grid_rules_are_refused():
     for bad in ([], [0.5, 1.5], [[0.1]], "0.5", [float("nan")]):
         with pytest.raises(InputError, match="alphas"):
             at.path_profile(classifier, random_input(8), 0, bad)
+
+
+# ----------------------------------------------------------------------------------------------
+# Hostile inputs (a hostile review of lesson 05's surface)
+
+
+def test_memory_is_bounded_and_named():
+    classifier = classifier_of(Linear(), 2)
+    x = random_input(9)
+    with pytest.raises(InputError, match="batch_size"):  # 4 x what fits in the budget, at most
+        at.smoothgrad(classifier, x, 0, samples=2, batch_size=10**7)
+    with pytest.raises(InputError, match="steps"):  # captum's Gauss-Legendre is n x n
+        at.integrated_gradients(classifier, x, 0, steps=at.MAX_STEPS + 1)
+    big = torch.zeros((1, 3, 224, 224 * 8 + 1))
+    for method in (at.gradient, at.guided_backprop, at.integrated_gradients):
+        with pytest.raises(InputError, match="resize"):
+            method(classifier_of(ReluNet(), 2), big, 0)
+
+
+def test_quadrature_reads_float32_grids_and_refuses_bad_profiles():
+    classifier = classifier_of(Linear(), 2)
+    profile = at.path_profile(classifier, random_input(8), 0, torch.linspace(0, 1, 31))
+    assert at.quadrature(profile, "riemann_trapezoid", 31) == pytest.approx(
+        float(profile.logits[-1] - profile.logits[0]), rel=1e-5)
+    for bad in (None, "profile"):
+        with pytest.raises(InputError, match="profile"):
+            at.quadrature(bad, "riemann_middle", 2)
+    for steps in (0, -1, 2.5, True, 10**10):
+        with pytest.raises(InputError, match="steps"):
+            at.rule_points("riemann_left", steps)
+    with pytest.raises(InputError, match="alphas"):
+        at.path_profile(classifier, random_input(8), 0, [True, False])
+
+
+def test_options_and_maps_of_the_wrong_kind_are_named():
+    classifier = classifier_of(Linear(), 2)
+    x = random_input(10)
+    with pytest.raises(InputError, match="output"):
+        at.output_difference(classifier, x, 0, output=np.array(["logit"]))
+    with pytest.raises(InputError, match="baseline"):
+        at.integrated_gradients(classifier, x, 0, baseline=torch.full(SHAPE, float("nan")))
+    with pytest.raises(InputError, match="resolution"):
+        at.completeness(classifier, x, 0, torch.zeros(2, 2))
+    with pytest.raises(InputError, match="float map"):
+        at.completeness(classifier, x, 0, torch.zeros(5, 7, dtype=torch.int64))
+
+
+def test_lime_leaves_numpys_global_random_state_alone():
+    classifier = classifier_of(Bumpy(), 2)
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    at.lime(classifier, picture(3, 24, 32), 0, samples=8, segments=6)
+    assert (np.random.get_state()[1] == before).all()
+
+
+def test_input_picture_refuses_what_is_not_one_model_input():
+    from xai_tutorial.attribution_view import input_picture
+
+    classifier = classifier_of(Linear(), 2)
+    assert input_picture(classifier, random_input(1)).size == (7, 5)
+    for bad in (torch.zeros(3, 5, 7), torch.zeros(2, 3, 5, 7), np.zeros((1, 3, 5, 7)),
+                torch.full(SHAPE, float("nan"))):
+        with pytest.raises(InputError):
+            input_picture(classifier, bad)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from .attribution import PathProfile
 from .classification import Classifier
+from .core.inputs import check_batch
 from .evaluation_view import plot_maps
 
 __all__ = ["clipped", "input_picture", "plot_gaps", "plot_maps", "plot_path", "plot_scoreboard"]
@@ -30,7 +31,12 @@ _STYLES = {"riemann_middle": ("o", "-"), "riemann_trapezoid": ("s", "--"),
 
 def input_picture(classifier: Classifier, x: torch.Tensor) -> Image.Image:
     """The RGB picture a ``(1, 3, H, W)`` model input shows (its normalization undone), to draw
-    maps over exactly the pixels they attribute."""
+    maps over exactly the pixels they attribute.
+
+    Raises:
+        InputError: ``x`` is not one finite ``(1, 3, H, W)`` image.
+    """
+    x = check_batch(x)  # type: ignore[assignment]
     mean = torch.tensor(classifier.mean).view(3, 1, 1)
     std = torch.tensor(classifier.std).view(3, 1, 1)
     pixels = (x.detach()[0].float() * std + mean).clamp(0, 1)

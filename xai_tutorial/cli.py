@@ -354,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", help="any registered saliency method's map of a photo", description=(
             "Write heatmap.jpg and combined.jpg for one class with the saliency method --method "
-            "(cam, grad_cam, occlusion, and the controls edge, random, center). grad_cam looks "
+            "(cam, grad_cam, occlusion; lesson 05's gradient, gradient_x_input, smoothgrad, "
+            "integrated_gradients, guided_backprop, rise, lime, kernel_shap; and the controls "
+            "edge, random, center), at its default settings: the perturbation methods run a "
+            "forward pass per mask or sample (rise: 500, lime and kernel_shap: 200), which takes "
+            "minutes on one CPU for a wide photo. grad_cam looks "
             "at the input of the global average pooling (where it is ReLU(CAM) / (h w)), or, in "
             "a network without one, at the output of the last layer with a spatial output; "
             "--layer names another layer."

@@ -40,16 +40,19 @@ from __future__ import annotations
 from .gradients import (
     GRADIENT_BATCH_PIXELS,
     GUIDED_ACTIVATIONS,
+    MAX_GRADIENT_PIXELS,
     MAX_SAMPLES,
     batch_size_for,
     black_input,
     gradient,
+    gradient_sized,
     gradient_x_input,
     guided_backprop,
     logit_gradients,
     smoothgrad,
 )
 from .integrated import (
+    MAX_STEPS,
     RULES,
     Baseline,
     Completeness,
@@ -68,7 +71,9 @@ from .perturbation import RiseMasks, kernel_shap, lime, rise, rise_masks, superp
 __all__ = [
     "GRADIENT_BATCH_PIXELS",
     "GUIDED_ACTIVATIONS",
+    "MAX_GRADIENT_PIXELS",
     "MAX_SAMPLES",
+    "MAX_STEPS",
     "RULES",
     "Baseline",
     "Completeness",
@@ -79,6 +84,7 @@ __all__ = [
     "black_input",
     "completeness",
     "gradient",
+    "gradient_sized",
     "gradient_x_input",
     "guided_backprop",
     "integrated_gradients",

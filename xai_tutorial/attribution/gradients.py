@@ -27,10 +27,12 @@ from ..evaluation.methods import check_seed
 __all__ = [
     "GRADIENT_BATCH_PIXELS",
     "GUIDED_ACTIVATIONS",
+    "MAX_GRADIENT_PIXELS",
     "MAX_SAMPLES",
     "batch_size_for",
     "black_input",
     "gradient",
+    "gradient_sized",
     "gradient_x_input",
     "guided_backprop",
     "logit_gradients",
@@ -43,6 +45,9 @@ __all__ = [
 #: for one 224 x 672 image, where that forward pass needs about 10 MB); three crops at once took
 #: lesson 05 past Binder's 500 MB above the imports.
 GRADIENT_BATCH_PIXELS = 2 * 224 * 224
+#: Most pixels of one input a gradient method takes: its backward pass keeps about 1.5 KB a
+#: pixel, so 224 x 1792 (0.6 GB) at most; a larger photo is refused, not left to exhaust memory.
+MAX_GRADIENT_PIXELS = 8 * 224 * 224
 #: Most samples (noisy copies, path points, masks, perturbations) a method may run.
 MAX_SAMPLES = 20_000
 
@@ -80,11 +85,30 @@ def fraction(name: str, value: object, *, low: float = 0.0, high: float = 1.0,
 
 def batch_size_for(x: torch.Tensor, batch_size: object = None, *,
                    pixels: int = GRADIENT_BATCH_PIXELS, most: int = 64) -> int:
-    """Images run at once: ``batch_size`` if given (a positive whole number), else as many as
-    fit in ``pixels`` (at least 1, at most ``most``)."""
+    """Images run at once: ``batch_size`` if given (a positive whole number, at most 4 times
+    what fits in ``pixels``, so an explicit size cannot exhaust memory), else as many as fit in
+    ``pixels`` (at least 1, at most ``most``)."""
+    fits = max(1, pixels // (int(x.shape[2]) * int(x.shape[3])))
     if batch_size is not None:
-        return check_whole("batch_size", batch_size, "must be a positive whole number of images")
-    return max(1, min(most, pixels // (int(x.shape[2]) * int(x.shape[3]))))
+        most_given = 4 * fits
+        return check_whole("batch_size", batch_size, "must be a whole number of images from 1 "
+                           f"to {most_given} (for a {x.shape[2]}x{x.shape[3]} input)",
+                           high=most_given + 1)
+    return min(most, fits)
+
+
+def gradient_sized(x: torch.Tensor) -> torch.Tensor:
+    """``x`` if a gradient of it fits in memory (:data:`MAX_GRADIENT_PIXELS`).
+
+    Raises:
+        InputError: a larger input, naming its size and the limit.
+    """
+    pixels = int(x.shape[2]) * int(x.shape[3])
+    if pixels > MAX_GRADIENT_PIXELS:
+        raise InputError(f"input of {x.shape[2]}x{x.shape[3]} pixels: a gradient method keeps "
+                         f"about 1.5 KB a pixel for its backward pass, so it takes at most "
+                         f"{MAX_GRADIENT_PIXELS:,} pixels (e.g. 224x1792); resize the photo")
+    return x
 
 
 def black_input(classifier: Classifier, x: torch.Tensor) -> torch.Tensor:
@@ -107,6 +131,7 @@ def logit_gradients(model: nn.Module, batch: torch.Tensor, index: int) -> torch.
 
 
 def _gradient_of(classifier: Classifier, x: torch.Tensor, index: int) -> torch.Tensor:
+    x = gradient_sized(x)
     model = classifier.model
     with eval_mode(model), frozen(model), torch.enable_grad(), input_errors(x, model):
         return logit_gradients(model, x, index)
@@ -164,7 +189,7 @@ def smoothgrad(
     samples, seed = count("samples", samples), check_seed(seed)
     sigma = fraction("sigma", sigma, high=10.0, open_low=True)
     x, index = checked(classifier, inputs, class_index)
-    size = batch_size_for(x, batch_size, most=samples)
+    size = batch_size_for(gradient_sized(x), batch_size, most=samples)
     scale = sigma * float(x.max() - x.min())
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros_like(x[0])
@@ -218,6 +243,7 @@ def guided_backprop(classifier: Classifier, inputs: ImageSource | torch.Tensor,
     import warnings
 
     x, index = checked(classifier, inputs, class_index)
+    x = gradient_sized(x)
     model = classifier.model
     if not any(isinstance(m, GUIDED_ACTIVATIONS) for m in model.modules()):
         raise InputError(f"{classifier.name or type(model).__name__}: no nn.ReLU or nn.ReLU6 "

@@ -31,9 +31,10 @@ from ..core.images import ImageSource
 from ..core.inputs import check_batch, check_whole, shown
 from ..core.saliency import SaliencyMap
 from ..evaluation.deletion import blurred
-from .gradients import MAX_SAMPLES, batch_size_for, black_input, checked, count
+from .gradients import MAX_SAMPLES, batch_size_for, black_input, checked, gradient_sized
 
 __all__ = [
+    "MAX_STEPS",
     "RULES",
     "Baseline",
     "Completeness",
@@ -50,6 +51,10 @@ __all__ = [
 
 #: The quadrature rules, by captum's names; ``"gausslegendre"`` is captum's default.
 RULES = ("gausslegendre", "riemann_middle", "riemann_trapezoid", "riemann_left", "riemann_right")
+
+#: Most points of Integrated Gradients' quadrature: captum places the Gauss-Legendre points with
+#: an ``n x n`` eigenproblem, so 20,000 steps would take gigabytes and half an hour.
+MAX_STEPS = 1024
 
 #: A baseline: ``None`` or ``"black"`` (a black photo), ``"blurred"`` (the input blurred), or a
 #: ``(1, 3, H, W)`` tensor of the model input's shape (already normalized).
@@ -72,7 +77,10 @@ def baseline_input(classifier: Classifier, x: torch.Tensor, baseline: Baseline =
     if isinstance(baseline, str) and baseline == "blurred":
         return blurred(x)
     if isinstance(baseline, torch.Tensor):
-        given = check_batch(baseline)
+        try:
+            given = check_batch(baseline)
+        except InputError as error:
+            raise InputError(f"baseline: {error}") from None
         if given.shape != x.shape:  # type: ignore[attr-defined]
             raise InputError(f"baseline of shape {tuple(baseline.shape)}: the input has shape "
                              f"{tuple(x.shape)}")
@@ -114,8 +122,11 @@ def integrated_gradients(
 
     if not isinstance(rule, str) or rule not in RULES:
         raise InputError(f"rule {shown(rule)}: choose one of {', '.join(RULES)}")
-    steps = count("steps", steps, low=1 if rule == "gausslegendre" else 2)
+    steps = check_whole("steps", steps, f"must be a whole number from "
+                        f"{1 if rule == 'gausslegendre' else 2} to {MAX_STEPS}",
+                        low=1 if rule == "gausslegendre" else 2, high=MAX_STEPS + 1)
     x, index = checked(classifier, inputs, class_index)
+    x = gradient_sized(x)
     base = baseline_input(classifier, x, baseline)
     size = batch_size_for(x, batch_size, most=steps)
     model = classifier.model
@@ -174,7 +185,7 @@ def output_difference(
     """``f_c(x) - f_c(baseline)``: the class logit's (or probability's) gain from the baseline
     to the input, the sum completeness (IG) and efficiency (KernelSHAP) promise. One forward
     pass of two images, without gradients, in eval mode."""
-    if output not in ("logit", "probability"):
+    if not isinstance(output, str) or output not in ("logit", "probability"):
         raise InputError(f"output {shown(output)}: choose 'logit' or 'probability'")
     x, index = checked(classifier, inputs, class_index)
     pair = torch.cat([x, baseline_input(classifier, x, baseline)])
@@ -201,9 +212,13 @@ def completeness(
     black baseline) it is the efficiency gap."""
     values = attribution.values if isinstance(attribution, SaliencyMap) else attribution
     if not isinstance(values, torch.Tensor) or values.ndim != 2 or values.numel() == 0 or (
-        values.is_complex() or not torch.isfinite(values.detach().float()).all()
+        not values.is_floating_point() or not torch.isfinite(values.detach().float()).all()
     ):
-        raise InputError(f"attribution {shown(values)}: expected a finite (h, w) map")
+        raise InputError(f"attribution {shown(values)}: expected a finite (h, w) float map")
+    x, _ = checked(classifier, inputs, class_index)
+    if tuple(values.shape) != tuple(x.shape[2:]):
+        raise InputError(f"attribution of shape {tuple(values.shape)}: completeness sums a map at "
+                         f"the input's resolution, {tuple(x.shape[2:])}")
     expected = output_difference(classifier, inputs, class_index, baseline, output=output)
     return Completeness(total=float(values.detach().double().sum()), expected=expected)
 
@@ -245,6 +260,7 @@ def path_profile(
     """
     points = _alphas(alphas)
     x, index = checked(classifier, inputs, class_index)
+    x = gradient_sized(x)
     base = baseline_input(classifier, x, baseline)
     size = batch_size_for(x, batch_size, most=len(points))
     delta = x - base
@@ -261,10 +277,16 @@ def path_profile(
 
 
 def _alphas(alphas: object) -> torch.Tensor:
-    try:
-        points = torch.as_tensor(alphas, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        points = torch.empty(0)
+    tensor = isinstance(alphas, torch.Tensor)
+    bad = isinstance(alphas, (str, bytes, bool)) or (
+        tensor and (alphas.dtype == torch.bool or alphas.is_complex())  # type: ignore[union-attr]
+    ) or (isinstance(alphas, (list, tuple)) and any(isinstance(a, bool) for a in alphas))
+    points = torch.empty(0)
+    if not bad:
+        try:
+            points = torch.as_tensor(alphas, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            pass
     if points.ndim != 1 or not 1 <= len(points) <= MAX_SAMPLES or not bool(
         ((points >= 0) & (points <= 1)).all()
     ):
@@ -278,7 +300,8 @@ def rule_points(rule: str, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     places them (``riemann_left``: ``i / n``; ``riemann_right``: ``(i + 1) / n``;
     ``riemann_middle``: ``(i + 1/2) / n``, weights ``1 / n``; ``riemann_trapezoid``: ``n`` points
     ``i / (n - 1)``, weights ``1 / (n - 1)``, halved at the ends: the true trapezoid rule)."""
-    n = steps
+    n = check_whole("steps", steps, f"must be a whole number from 1 to {MAX_SAMPLES:,}",
+                    high=MAX_SAMPLES + 1)
     i = torch.arange(n, dtype=torch.float64)
     if rule == "riemann_trapezoid":
         if n < 2:
@@ -300,11 +323,21 @@ def quadrature(profile: PathProfile, rule: str, steps: int) -> float:
     Raises:
         InputError: a point the rule needs is not among ``profile.alphas`` (to 1e-9).
     """
-    alphas, weights = rule_points(rule, check_whole("steps", steps, "must be a positive whole "
-                                                    "number", high=MAX_SAMPLES + 1))
-    where = (profile.alphas[None, :] - alphas[:, None]).abs()
-    nearest = where.argmin(dim=1)
-    if bool((where.gather(1, nearest[:, None]) > 1e-9).any()):
+    if not isinstance(profile, PathProfile):
+        raise InputError(f"profile {shown(profile)}: give the PathProfile path_profile returns")
+    alphas, weights = rule_points(rule, steps)
+    grid = profile.alphas.detach().double()
+    slopes = profile.slopes.detach().double()
+    if grid.ndim != 1 or grid.shape != slopes.shape or not bool(torch.isfinite(slopes).all()):
+        raise InputError("profile: its alphas and slopes should be two finite 1-d tensors of one "
+                         "length, as path_profile returns them")
+    order = torch.argsort(grid)
+    ranked = grid[order]
+    right = torch.searchsorted(ranked, alphas).clamp(max=len(ranked) - 1)
+    left = (right - 1).clamp(min=0)
+    nearest = torch.where((ranked[left] - alphas).abs() < (ranked[right] - alphas).abs(),
+                          left, right)
+    if bool(((ranked[nearest] - alphas).abs() > 1e-6).any()):  # float32 grids are 1e-7 off
         raise InputError(f"{rule} with {steps} steps: its points are not all on the profile's "
-                         f"{len(profile.alphas)} points (use a grid whose spacing divides them)")
-    return float((weights * profile.slopes[nearest]).sum())
+                         f"{len(grid)} points (use a grid whose spacing divides them)")
+    return float((weights * slopes[order[nearest]]).sum())

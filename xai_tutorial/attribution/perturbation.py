@@ -159,19 +159,41 @@ def superpixels(classifier: Classifier, inputs: ImageSource | torch.Tensor, *,
     return torch.from_numpy(contiguous.reshape(labels.shape).astype(np.int64))
 
 
+#: Most values of LIME's and KernelSHAP's surrogate data (samples x superpixels): 20 million
+#: float32 values are 80 MB, and captum keeps a few copies.
+MAX_SURROGATE_CELLS = 20_000_000
+
+
+class _restored_numpy:  # noqa: N801 (used as a context manager)
+    """Put numpy's global random state back on leaving (the lesson's seeds stay the learner's)."""
+
+    def __init__(self, state: object) -> None:
+        self.state = state
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        np.random.set_state(self.state)  # type: ignore[arg-type]
+
+
 def _surrogate(name: str, classifier: Classifier, inputs: ImageSource | torch.Tensor,
                class_index: object, options: dict[str, object]) -> torch.Tensor:
     """captum's ``Lime`` or ``KernelShap`` of the class logit (or probability) on SLIC
     superpixels, black for absent; each coefficient spread over its superpixel, ``(H, W)``."""
     from captum.attr import KernelShap, Lime
 
-    if options["output"] not in ("logit", "probability"):
+    if not isinstance(options["output"], str) or options["output"] not in ("logit", "probability"):
         raise InputError(f"output {shown(options['output'])}: choose 'logit' or 'probability'")
     samples = count("samples", options["samples"], low=2)
     seed = check_seed(options["seed"])
     x, index = checked(classifier, inputs, class_index)
     labels = superpixels(classifier, x, segments=options["segments"],  # type: ignore[arg-type]
                          compactness=options["compactness"])  # type: ignore[arg-type]
+    if samples * (int(labels.max()) + 1) > MAX_SURROGATE_CELLS:
+        raise InputError(f"{name}: {samples:,} samples of {int(labels.max()) + 1:,} superpixels: "
+                         f"the surrogate's data would exceed {MAX_SURROGATE_CELLS:,} values; use "
+                         "fewer samples or segments")
     if int(labels.max()) < 1:
         raise InputError(f"{name}: SLIC found only one superpixel in this {x.shape[2]}x"
                          f"{x.shape[3]} input, and {name} compares two or more; try more "
@@ -184,8 +206,9 @@ def _surrogate(name: str, classifier: Classifier, inputs: ImageSource | torch.Te
         return logits if options["output"] == "logit" else logits.softmax(1)
 
     method = (Lime if name == "lime" else KernelShap)(score)
+    numpy_state = np.random.get_state()  # sklearn's Lasso (LIME) draws from numpy's global RNG
     with eval_mode(model), torch.no_grad(), input_errors(x, model), \
-            torch.random.fork_rng(devices=[]):
+            torch.random.fork_rng(devices=[]), _restored_numpy(numpy_state):
         torch.manual_seed(seed)
         coefficients = method.attribute(
             x, baselines=black_input(classifier, x), target=index,
