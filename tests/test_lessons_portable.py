@@ -30,7 +30,8 @@ IMPORT = re.compile(r"from xai_tutorial import (\w+_exercises) as ex\b")
 #: The swapped model each lesson runs with here (ResNet-50 works too: the README's example; it is
 #: four times slower, so the tests use ResNet-18). Lesson 03's tree follows its own networks.
 SWAPPED_MODEL = "instructor_models:resnet18_untrained"
-TAKES_MODEL = {"01_pretrained_classifier", "02_class_activation_maps", "04_judging_explanations"}
+TAKES_MODEL = {"01_pretrained_classifier", "02_class_activation_maps", "04_judging_explanations",
+               "05_attribution_methods"}
 
 sys.path.insert(0, str(FIXTURES))
 import instructor_models  # noqa: E402

@@ -108,6 +108,7 @@ LESSONS: dict[str, Lesson] = {
         _lesson("02", "02_class_activation_maps.ipynb", "cam_exercises"),
         _lesson("03", "03_neural_backed_decision_trees.ipynb", "decision_trees_exercises"),
         _lesson("04", "04_judging_explanations.ipynb", "evaluation_exercises"),
+        _lesson("05", "05_attribution_methods.ipynb", "attribution_exercises"),
     )
 }
 _ALL_KEYS = [key for lesson in LESSONS.values() for key in lesson.keys]
@@ -254,7 +255,21 @@ def _context_04(params: Mapping[str, Any], where: Callable[[Any], Any]) -> dict[
     return {**found, "STEPS": params["STEPS"], "scenes": scenes}
 
 
-_BUILDERS = {"01": _context_01, "02": _context_02, "03": _context_03, "04": _context_04}
+def _context_05(params: Mapping[str, Any], where: Callable[[Any], Any]) -> dict[str, Any]:
+    """As the lesson's setup cell: the model frozen and channels-last (its checkers then
+    recompute exactly what the student's kernel computed), the photo, the two step knobs."""
+    import torch
+
+    from ..core.images import load_image
+
+    classifier = _classifier(params)
+    classifier.model.requires_grad_(False).to(memory_format=torch.channels_last)
+    return {"classifier": classifier, "image": load_image(where(params["PHOTO"])),
+            "MY_STEPS": params["MY_STEPS"], "CURVE_STEPS": params["CURVE_STEPS"]}
+
+
+_BUILDERS = {"01": _context_01, "02": _context_02, "03": _context_03, "04": _context_04,
+             "05": _context_05}
 
 
 def context(lesson: Lesson, params: Mapping[str, Any], notebook_dir: Path) -> dict[str, object]:
