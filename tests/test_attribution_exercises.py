@@ -409,3 +409,21 @@ def test_printed_solutions_pass_with_another_model_and_photo_and_not_across():
             "not the left Riemann sum")
     result = check(ex.signed_or_absolute, shifted, **answers_of(ex.signed_or_absolute, small))
     assert result.outcome is Outcome.NOT_YET, result.line
+
+
+def test_a_tensor_subclass_cannot_do_its_own_sums():
+    """A hostile review: a map whose ``__torch_function__`` makes ``norm`` and ``sum`` return 0
+    passed as a zero map's check. The checker works on a plain copy."""
+    class Zero(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            result = super().__torch_function__(func, types, args, kwargs or {})
+            if getattr(func, "__name__", "") in ("norm", "sum"):
+                return torch.tensor(0.0)
+            return result
+
+    result = ex.left_riemann.evaluate({
+        "left_ig": torch.zeros(224, 224).as_subclass(Zero), "left_gap": 1.0,
+        "classifier": load_classifier("efficientnet_lite0"),
+        "image": load_image("cat_and_coffee"), "MY_STEPS": 2})
+    assert not result and "not the left Riemann sum" in result.line

@@ -560,8 +560,6 @@ def test_lesson_05_wrong_answers_are_marked_not_yet_with_the_checkers_reason(
     assert {m.status for m in marks.values()} == {"not attempted"}
 
 
-@pytest.mark.xfail(strict=True, reason="grading/marks.py takes the reason after the line's "
-                   "first ': ', and this exercise's title has one")
 def test_a_reason_is_not_cut_at_a_colon_in_the_exercises_title(lesson_05: dict,
                                                                contexts: dict) -> None:
     namespace = {**lesson_05, "faster": "absolute"}

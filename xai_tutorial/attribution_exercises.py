@@ -84,8 +84,13 @@ def _map(value: object, name: str, size: tuple[int, int]) -> torch.Tensor:
         if isinstance(value, np.ndarray) and not np.iscomplexobj(value):
             value = torch.from_numpy(np.asarray(value, dtype=np.float64))
         usable = isinstance(value, torch.Tensor) and not value.is_complex()
-        got = (value.detach().to("cpu", torch.float64)  # type: ignore[union-attr]
-               if usable else None)
+        got = None
+        if usable:  # a plain copy: a subclass's own __torch_function__ must not do the sums
+            with torch._C.DisableTorchFunctionSubclass():
+                got = value.detach().to("cpu", torch.float64).clone()  # type: ignore[union-attr]
+                got = got.as_subclass(torch.Tensor)
+            if type(got) is not torch.Tensor:
+                got = None
     except (TypeError, ValueError, RuntimeError, NotImplementedError):
         got = None
     expect(got is not None, f"`{name}` should be a tensor of real numbers (the map), not {kind}")
@@ -224,9 +229,9 @@ signed_or_absolute = Exercise(
     "Signed or absolute: which deletes the class faster?",
     ("faster", "signed_curve", "absolute_curve"),
     _check_sign,
-    "The absolute value ranks strong evidence *against* the class as high as evidence for it. "
-    "Deleting a pixel that votes against the class *raises* the probability. Measure both with "
-    "ev.deletion_curve(classifier, x, a_map, target, steps=CURVE_STEPS).",
+    "Which pixels does each map put first: the signed map's, and the absolute map's? What does "
+    "removing a pixel with a large *negative* attribution do to the class probability? Measure "
+    "both with ev.deletion_curve(classifier, x, a_map, target, steps=CURVE_STEPS).",
     """
     faster = "signed"  # your prediction, written before you measure
     signed_curve = ev.deletion_curve(classifier, x, maps["gradient_x_input"].values, target,

@@ -190,7 +190,7 @@ def plan(submissions: Sequence[Submission]) -> tuple[list[Job], list[set[str]], 
             lesson = lessons_mod.lesson_of(nb)
             if lesson is None:
                 sub.notes.append(f"{path.name}: not a notebook of a known lesson (no "
-                                 "`ex.<name>.check()` cell of lessons 01-04)")
+                                 "`ex.<name>.check()` cell of lessons 01-05)")
                 broken[index] = True
                 continue
             handed[index].add(lesson.number)

@@ -94,7 +94,9 @@ def mark_section(section: lessons_mod.Section, run: Execution, pristine: Any,
         if failed:
             return Mark("not yet", failed, f"✗ {exercise.name}: not yet. {failed}")
         return Mark("correct", "", result.line)
-    reason = result.line.split(": ", 1)[-1]
+    head = f"{exercise.name}: "  # a title may hold ': ' itself
+    reason = (result.line.split(head, 1)[1] if head in result.line
+              else result.line.split(": ", 1)[-1])
     if result.outcome is Outcome.NOT_YET:
         return Mark("not yet", reason.removeprefix("not yet. "), result.line)
     error = _section_error(run, section)
