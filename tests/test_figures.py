@@ -174,10 +174,11 @@ def _gaps():
 def _scoreboard():
     names = ["cam", "grad_cam", "occlusion", "edge", "random", "center", "integrated_gradients",
              "guided_backprop", "rise", "kernel_shap"]
-    return [{"method": name, "deletion": 0.03 * (i + 1), "insertion": 0.5 - 0.04 * i,
+    return [{"method": name, "forward": 2 ** i, "backward": i % 2, "deletion": 0.03 * (i + 1),
+             "insertion": 0.5 - 0.04 * i,
              "pointing": None if name in ("rise", "kernel_shap") else (i % 4) / 3,
              "rho": None if name in ("rise", "kernel_shap", "grad_cam") else 1 - 0.2 * i}
-            for i, name in enumerate(names)]
+            for i, name in enumerate(names)] + [{"method": "cam_on_vit", "error": "no pooling"}]
 
 
 CASES: dict[str, list[Callable[..., Figure]]] = {

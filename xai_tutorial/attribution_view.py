@@ -95,7 +95,8 @@ def plot_gaps(gaps: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]]) -> 
 _PANELS = (("deletion", "deletion AUC (lower is better)"),
            ("insertion", "insertion AUC (higher is better)"),
            ("pointing", "pointing game hit rate"),
-           ("rho", "rank correlation after randomization\n(lower: depends on the weights)"))
+           ("rho", "rank correlation after randomization\n(lower: depends on the weights)"),
+           ("passes", "cost: forward + backward passes\n(log scale)"))
 
 
 def _missing(row: Mapping[str, object], key: str) -> str:
@@ -103,6 +104,8 @@ def _missing(row: Mapping[str, object], key: str) -> str:
     the judge skipped it ("not run"), or randomization made its map constant ("constant")."""
     if "error" in row:
         return "n/a"
+    if key == "passes":
+        return "0 (no model)"
     if key == "rho" and row.get("pointing") is not None:
         return "constant"
     return "not run"
@@ -110,11 +113,14 @@ def _missing(row: Mapping[str, object], key: str) -> str:
 
 def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
     """One bar per method in each panel (deletion, insertion, pointing, randomization's last
-    rho); where a row has no number the panel says why (:func:`_missing`). ``rows`` hold
-    ``"method"`` and those four keys (a number or ``None``), or ``"error"`` for a method the
+    rho, and the cost: forward + backward passes of one map, log scale); where a row has no
+    number the panel says why (:func:`_missing`). ``rows`` hold ``"method"``, ``"forward"``,
+    ``"backward"`` and those four keys (a number or ``None``), or ``"error"`` for a method the
     model cannot run."""
     methods = [str(row["method"]) for row in rows]
-    figure = Figure(figsize=(11.0, 0.28 * len(rows) + 1.4), dpi=DPI)
+    rows = [{**row, "passes": (int(row["forward"]) + int(row["backward"])) or None}  # type: ignore[call-overload]
+            if "forward" in row else dict(row) for row in rows]
+    figure = Figure(figsize=(13.0, 0.28 * len(rows) + 1.4), dpi=DPI)
     axes = figure.subplots(1, len(_PANELS), sharey=True)
     positions = np.arange(len(rows))
     for ax, (key, title) in zip(axes, _PANELS, strict=True):
@@ -123,7 +129,10 @@ def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
         ax.barh(positions[shown], [float(values[i]) for i in shown], color="#3b6ea8")  # type: ignore[arg-type]
         for i in sorted(set(range(len(rows))) - set(shown)):
             ax.text(0, i, " " + _missing(rows[i], key), va="center", fontsize=7, color="0.35")
-        ax.axvline(0, color="0.3", linewidth=0.8)
+        if key == "passes":
+            ax.set_xscale("log")
+        else:
+            ax.axvline(0, color="0.3", linewidth=0.8)
         ax.set_title(title, fontsize=9)
     axes[0].set_yticks(positions, labels=methods, fontsize=8)
     axes[0].invert_yaxis()
