@@ -20,7 +20,8 @@ WORDNET    := $(NLTK_DATA)/corpora/wordnet/lexnames
 FASHION    := $(DATA)/FashionMNIST/raw/t10k-labels-idx1-ubyte
 DEBIAN_PKGS := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
-.PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons grade benchmark-grade
+.PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons grade benchmark-grade \
+  book book-instructor book-widgets
 
 setup: $(STAMP)
 
@@ -102,6 +103,54 @@ test-browser: setup data /usr/bin/chromium student
 	rm -rf test-output/browser $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/pytest tests_browser -p no:cacheprovider -v
 
+# The series as a book (Jupyter Book 1: Sphinx, myst-nb, sphinx-book-theme), built offline from the
+# committed, executed notebooks (nothing is re-run) into build/book/ (python -m http.server -d
+# build/book): a landing page, a page per lesson named after its notebook, the instructors' guide
+# and the README's reference sections; exercise answers left out (book-instructor keeps them, into
+# build/book-instructor/); widgets shown as pictures of how they open (book/widgets/, redrawn by
+# book-widgets after a widget changes); Sphinx warnings are errors. Jupyter Book comes from the
+# `book` extra of pyproject.toml, installed into .venv here only (make setup does not), and MathJax
+# from npm (book/package.json, into book/node_modules), so the pages load nothing from elsewhere.
+# (The extra pins Sphinx 7 and markdown-it-py 3, which replaces 4 in .venv; jupytext writes the
+# same twins with either.) BOOK_OPTIONS="--require-alt-text" fails on a figure without alt text.
+BOOK_STAMP   := $(VENV)/.book-installed
+MATHJAX      := book/node_modules/mathjax/es5/tex-mml-chtml.js
+HTML_MANAGER := build/book-npm/package/dist/embed.js
+HTML_MANAGER_VERSION := 1.0.15
+BOOK_OPTIONS ?=
+
+$(BOOK_STAMP): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[book]'
+	touch $@
+
+/usr/bin/npm:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	else echo "Please install Debian's npm package (or Node.js with npm)"; exit 1; fi
+
+$(MATHJAX): book/package.json book/package-lock.json | $(if $(shell command -v npm),,/usr/bin/npm)
+	npm ci --prefix book --silent --no-audit --no-fund
+	touch $@
+
+book: setup $(BOOK_STAMP) $(MATHJAX)
+	$(BIN)/python scripts/build_book.py $(BOOK_OPTIONS)
+
+book-instructor: setup $(BOOK_STAMP) $(MATHJAX)
+	$(BIN)/python scripts/build_book.py --instructor $(BOOK_OPTIONS)
+
+# The widgets' pictures: each lesson's widget built as the lesson builds it, its state rendered by
+# @jupyter-widgets/html-manager (the npm package's bundle, unpacked from `npm pack`) in Debian's
+# headless Chromium. Writes book/widgets/ (commit it).
+$(HTML_MANAGER): | $(if $(shell command -v npm),,/usr/bin/npm)
+	mkdir -p build/book-npm
+	cd build/book-npm && npm pack --silent @jupyter-widgets/html-manager@$(HTML_MANAGER_VERSION) \
+	  && tar xzf jupyter-widgets-html-manager-$(HTML_MANAGER_VERSION).tgz
+	touch $@
+
+book-widgets: setup data $(BOOK_STAMP) /usr/bin/chromium $(HTML_MANAGER)
+	rm -rf $(EMPTY_CACHE)
+	$(CLEAN_CACHES) $(BIN)/python scripts/build_book.py --draw-widgets
+
 # Does each lesson fit Binder (500 MB above imports, 60 CPU-s)? Run All of each lesson from a
 # fresh kernel, one thread (Binder's one CPU), empty caches. Some: make benchmark-lessons LESSONS="00 01"
 LESSONS ?=
@@ -126,4 +175,4 @@ benchmark-grade: setup data
 	$(BIN)/python benchmarks/grading.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache book/node_modules
