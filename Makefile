@@ -21,7 +21,7 @@ FASHION    := $(DATA)/FashionMNIST/raw/t10k-labels-idx1-ubyte
 DEBIAN_PKGS := wordnet-base wordnet-sense-index dataset-fashion-mnist
 
 .PHONY: setup lab test lint notebooks student fetch test-browser clean data benchmark-lessons grade benchmark-grade \
-  book book-instructor book-widgets
+  book book-instructor book-widgets book-pdf test-book
 
 setup: $(STAMP)
 
@@ -150,6 +150,33 @@ $(HTML_MANAGER): | $(if $(shell command -v npm),,/usr/bin/npm)
 book-widgets: setup data $(BOOK_STAMP) /usr/bin/chromium $(HTML_MANAGER)
 	rm -rf $(EMPTY_CACHE)
 	$(CLEAN_CACHES) $(BIN)/python scripts/build_book.py --draw-widgets
+
+# The whole series as one PDF, build/book/xai-tutorial.pdf: the built site printed by Debian's headless
+# Chromium (scripts/book_pdf.py: every page in the order of the table of contents, a contents page,
+# links between pages kept inside the PDF, a bookmark per page with its sections; no LaTeX). It
+# lives inside build/book, which make book starts afresh, so it is never older than the pages.
+book-pdf: book /usr/bin/chromium
+	$(BIN)/python scripts/book_pdf.py
+
+# The book in real Chromium (tests_book/, Playwright driving Debian's chromium, the site served on
+# 127.0.0.1): every page loads with no failed request and none to another host; every internal link
+# and anchor resolves; every picture has alt text; the search finds lesson 05; axe-core (npm, in
+# book/node_modules, injected into each page) finds no serious or critical WCAG 2.1 A/AA violation,
+# light or dark; the PDF opens (poppler's pdftoppm renders its first page) and holds every lesson.
+# Screenshots: test-output/book/.
+AXE := book/node_modules/axe-core/axe.min.js
+$(AXE): $(MATHJAX)
+	test -f $@ || npm ci --prefix book --silent --no-audit --no-fund
+	touch $@
+
+/usr/bin/pdftoppm:
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; \
+	else echo "Please install Debian's poppler-utils package"; exit 1; fi
+
+test-book: book-pdf $(AXE) /usr/bin/pdftoppm
+	rm -rf test-output/book
+	$(BIN)/pytest tests_book -p no:cacheprovider -v
 
 # Does each lesson fit Binder (500 MB above imports, 60 CPU-s)? Run All of each lesson from a
 # fresh kernel, one thread (Binder's one CPU), empty caches. Some: make benchmark-lessons LESSONS="00 01"
