@@ -27,8 +27,15 @@ executed lesson notebooks (``notebooks/NN_*.ipynb``) without running them again.
 
 4. checks the built pages: no ``<script>``, ``<link>``, ``<img>``, ``<iframe>``, ... and no CSS
    ``url(...)`` may point to another host (links to papers in the text are fine: nothing loads
-   them). Figures without alt text (``mystnb.image.alt`` in the cell's metadata, which is where
-   myst-nb reads it) are counted; with ``--require-alt-text`` they fail the build.
+   them), and every ``<img>`` has alt text in words (not empty, not a file name).
+
+Every figure needs alt text that says what it shows. myst-nb reads it from the code cell's
+metadata, ``{"mystnb": {"image": {"alt": "..."}}}`` (one text for every picture the cell
+outputs), so JupyterLab and the book share it; in a lesson's MyST twin it is the cell's option
+block (``mystnb: image: alt: ...`` between ``---`` lines under ```` ```{code-cell} ````). A cell
+that shows a picture without it (or with an empty one, or a file name, which is what myst-nb
+writes in its place) fails the build before Sphinx runs, naming the notebook and the cell;
+``--allow-missing-alt-text`` builds a draft anyway and lists them as notes.
 
 ``--draw-widgets`` (``make book-widgets``) redraws ``book/widgets/``: for each lesson's widget
 cell, it builds the widget as the lesson does (the notebook's parameters cell, the few lines of
@@ -41,7 +48,7 @@ committed, so ``make book`` needs neither Chromium nor a model.
 
 Usage::
 
-    python scripts/build_book.py [--instructor] [--require-alt-text] [--stage-only]
+    python scripts/build_book.py [--instructor] [--allow-missing-alt-text] [--stage-only]
     python scripts/build_book.py --draw-widgets
 """
 
@@ -292,19 +299,60 @@ def replace_widgets(notebook: nbformat.NotebookNode, stem: str, pictures: dict,
 
 
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+# A file name or path in place of words (myst-nb's alt text for a picture that has none is its
+# path, "_images/<hash>.png").
+PATH_LIKE = re.compile(r"\S*[/\\]\S*|\S+\.(png|jpe?g|gif|svg|webp|bmp|tiff?)", re.IGNORECASE)
+
+
+def alt_text_problem(alt: object) -> str | None:
+    """Why ``alt`` cannot be a figure's alt text (``None`` when it can): missing, not text,
+    empty, or a file name or path instead of words."""
+    if alt is None:
+        return "no alt text"
+    if not isinstance(alt, str):
+        return f"alt text is not text (a {type(alt).__name__})"
+    if not alt.strip():
+        return "empty alt text"
+    if PATH_LIKE.fullmatch(alt.strip()):
+        return f"alt text {alt.strip()!r} is a file name, not words"
+    return None
+
+
+def shows_picture(cell: nbformat.NotebookNode) -> bool:
+    """Does this cell output a picture (which the book shows as an ``<img>``)?"""
+    return cell.cell_type == "code" and any(
+        set(IMAGE_TYPES) & set(output.get("data") or {}) for output in cell.outputs)
+
+
+def cell_alt_text(cell: nbformat.NotebookNode) -> object:
+    """The cell's ``mystnb.image.alt`` (where myst-nb reads alt text), or None."""
+    mystnb = cell.metadata.get("mystnb")
+    image = mystnb.get("image") if isinstance(mystnb, dict) else None
+    return image.get("alt") if isinstance(image, dict) else None
 
 
 def missing_alt_text(notebook: nbformat.NotebookNode) -> list[int]:
-    """Indices of the code cells with a picture output and no ``mystnb.image.alt``."""
-    missing = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        if any(set(IMAGE_TYPES) & set(o.get("data", {})) for o in cell.outputs):
-            alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
-            if not str(alt).strip():
-                missing.append(index)
-    return missing
+    """Indices of the code cells that show a picture without usable alt text (none, empty, or a
+    file name: :func:`alt_text_problem`)."""
+    return [index for index, cell in enumerate(notebook.cells)
+            if shows_picture(cell) and alt_text_problem(cell_alt_text(cell))]
+
+
+def describe_cell(notebook: nbformat.NotebookNode, index: int) -> str:
+    """``cell 15 (id c09: plot_steps(classifier, image))``: a cell as a reader finds it."""
+    cell = notebook.cells[index]
+    lines = [line.strip() for line in cell.source.splitlines()]
+    first = next((line for line in lines if line and not line.startswith("#")), "")
+    first = first if len(first) <= 60 else first[:57] + "..."
+    name = f"id {cell.id}: " if cell.get("id") else ""
+    return f"cell {index} ({name}{first})"
+
+
+def alt_text_report(notebook: nbformat.NotebookNode, name: str) -> list[str]:
+    """One line per cell of ``notebook`` that shows a picture without usable alt text."""
+    return [f"{name} {describe_cell(notebook, index)}: "
+            f"{alt_text_problem(cell_alt_text(notebook.cells[index]))}"
+            for index in missing_alt_text(notebook)]
 
 
 # -- staging --------------------------------------------------------------------------------------
@@ -358,19 +406,41 @@ def stage(source: Path, *, instructor: bool, notebooks: list[Path], mathjax: Pat
         report.append("README sections in no page of book/: " + ", ".join(left_out))
 
     pictures = json.loads(WIDGET_INDEX.read_text()) if WIDGET_INDEX.is_file() else {}
-    alt_missing = {}
+    alt_missing: list[str] = []
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
         if not instructor:
             notebook = learner_copy(notebook)
         replace_widgets(notebook, path.stem, pictures, report)
-        missing = missing_alt_text(notebook)
-        if missing:
-            alt_missing[path.name] = missing
+        # (the staged copy keeps every cell, so its indices and ids are the notebook's)
+        alt_missing += alt_text_report(notebook, shown_path(path))
         nbformat.write(notebook, source / path.name)
 
     copy_mathjax(source / "_mathjax", mathjax)  # (served as _static/mathjax: book/_ext)
     return {"alt_missing": alt_missing}
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (as a message names it)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+ALT_TEXT_HOWTO = (
+    "Every figure needs alt text that says what it shows, in its code cell's metadata: "
+    '{"mystnb": {"image": {"alt": "..."}}}. In a lesson\'s MyST twin that is the cell\'s option '
+    "block (mystnb:, image:, alt: ..., nested, between --- lines under {code-cell}); "
+    "`jupytext --to ipynb --update notebooks/NN_*.md` carries it into the notebook. A picture "
+    "in a page of book/ takes it in Markdown: ![what it shows](file). "
+    "--allow-missing-alt-text builds a draft anyway.")
+
+
+def alt_text_failure(lines: list[str], what: tuple[str, str]) -> str:
+    """The message for ``lines`` without alt text; ``what``: (one, several) of them, in words."""
+    return (f"{len(lines)} {what[len(lines) != 1]} without alt text:\n  " + "\n  ".join(lines)
+            + "\n" + ALT_TEXT_HOWTO)
 
 
 # -- building and checking ------------------------------------------------------------------------
@@ -460,6 +530,35 @@ def external_loads(site: Path) -> list[str]:
     return found
 
 
+class _Images(HTMLParser):
+    """Each ``<img>`` of a page: its ``src`` and ``alt`` (None when it has no alt attribute)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001 (HTMLParser's)
+        if tag == "img":
+            attributes = dict(attrs)
+            self.images.append((attributes.get("src") or "", attributes.get("alt")))
+
+
+def images_without_alt(site: Path) -> list[str]:
+    """Each ``page: src (why)`` of an ``<img>`` in ``site`` whose alt text is missing, empty or
+    a file name (myst-nb writes a picture's path when its cell has no alt text)."""
+    found = []
+    for path in sorted(site.rglob("*.html")):
+        parser = _Images()
+        parser.feed(path.read_text(encoding="utf-8", errors="replace"))
+        for src, alt in parser.images:
+            problem = alt_text_problem(alt)
+            if problem is None and str(alt).strip() in (src, Path(src).name):
+                problem = "alt text is the picture's file"
+            if problem:
+                found.append(f"{path.relative_to(site)}: <img src={src!r}>: {problem}")
+    return found
+
+
 def build(instructor: bool, *, output: Path | None, require_alt_text: bool, stage_only: bool,
           mathjax: Path, notebooks: list[Path]) -> int:
     start = time.perf_counter()
@@ -472,12 +571,8 @@ def build(instructor: bool, *, output: Path | None, require_alt_text: bool, stag
     for line in report:
         print(f"note: {line}")
     missing = staged["alt_missing"]
-    count = sum(map(len, missing.values()))
-    if count:
-        where = "; ".join(f"{nb} cells {', '.join(map(str, cells))}"
-                          for nb, cells in missing.items())
-        message = (f"{count} cells show a figure without alt text (mystnb.image.alt in the "
-                   f"cell's metadata): {where}")
+    if missing:
+        message = alt_text_failure(missing, ("cell shows a figure", "cells show a figure"))
         if require_alt_text:
             raise BookError(message)
         print(f"note: {message}")
@@ -491,6 +586,13 @@ def build(instructor: bool, *, output: Path | None, require_alt_text: bool, stag
     leaks = external_loads(output)
     if leaks:
         raise BookError("pages load from other hosts:\n  " + "\n  ".join(leaks))
+    unlabelled = images_without_alt(output)
+    if unlabelled:
+        message = alt_text_failure(unlabelled, ("picture of the built pages is",
+                                                "pictures of the built pages are"))
+        if require_alt_text:
+            raise BookError(message)
+        print(f"note: {message}")
     pages = len(list(output.glob("*.html")))
     print(f"built {output} ({pages} pages, {time.perf_counter() - start:.1f} s); "
           f"read it with: python -m http.server -d {os.path.relpath(output)}")
@@ -639,8 +741,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructor", action="store_true",
                         help="keep the exercises' answers (into build/book-instructor)")
     parser.add_argument("--output", type=Path, help="where the HTML goes (default build/book)")
-    parser.add_argument("--require-alt-text", action="store_true",
-                        help="fail when a figure has no alt text (mystnb.image.alt)")
+    alt_text = parser.add_mutually_exclusive_group()
+    alt_text.add_argument("--require-alt-text", dest="require_alt_text", action="store_true",
+                          default=True, help="fail when a figure has no alt text in its cell's "
+                          "metadata (mystnb.image.alt), or a page an <img> without alt text "
+                          "(the default)")
+    alt_text.add_argument("--allow-missing-alt-text", dest="require_alt_text",
+                          action="store_false",
+                          help="build a draft anyway, listing figures without alt text as notes")
     parser.add_argument("--stage-only", action="store_true",
                         help="only write the book's source (build/book-src), do not build")
     parser.add_argument("--mathjax", type=Path, default=MATHJAX,
