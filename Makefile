@@ -112,7 +112,8 @@ test-browser: setup data /usr/bin/chromium student
 # `book` extra of pyproject.toml, installed into .venv here only (make setup does not), and MathJax
 # from npm (book/package.json, into book/node_modules), so the pages load nothing from elsewhere.
 # (The extra pins Sphinx 7 and markdown-it-py 3, which replaces 4 in .venv; jupytext writes the
-# same twins with either.) BOOK_OPTIONS="--require-alt-text" fails on a figure without alt text.
+# same twins with either.) A figure without alt text fails the build;
+# BOOK_OPTIONS="--allow-missing-alt-text" builds a draft that lists them.
 BOOK_STAMP   := $(VENV)/.book-installed
 MATHJAX      := book/node_modules/mathjax/es5/tex-mml-chtml.js
 HTML_MANAGER := build/book-npm/package/dist/embed.js

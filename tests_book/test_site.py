@@ -89,11 +89,9 @@ def test_internal_links_and_anchors_resolve(page, visit, server):
     assert not broken, f"{page}: broken links:\n  " + "\n  ".join(broken)
 
 
-@pytest.mark.xfail(bool(MISSING_ALT), strict=False, reason=(
-    f"{len(MISSING_ALT)} lesson figures have no alt text yet (mystnb.image.alt, issue 21 "
-    f"part 3), e.g. {', '.join(MISSING_ALT[:2])}"))
 @pytest.mark.parametrize("page", PAGES)
 def test_pictures_have_alt_text(page, visit):
+    assert not MISSING_ALT, f"lesson figures without alt text (mystnb.image.alt): {MISSING_ALT}"
     seen = visit(page)
     bad = []
     for image in seen.images:

@@ -128,7 +128,8 @@ def plot_scoreboard(rows: Sequence[Mapping[str, object]]) -> Figure:
         shown = [i for i, v in enumerate(values) if v is not None]
         ax.barh(positions[shown], [float(values[i]) for i in shown], color="#3b6ea8")  # type: ignore[arg-type]
         for i in sorted(set(range(len(rows))) - set(shown)):
-            ax.text(0, i, " " + _missing(rows[i], key), va="center", fontsize=7, color="0.35")
+            ax.text(0.01, i, _missing(rows[i], key), va="center", fontsize=7, color="0.35",
+                    transform=ax.get_yaxis_transform())  # x in the panel, y at the row
         if key == "passes":
             ax.set_xscale("log")
         else:
