@@ -23,11 +23,17 @@ executed lesson notebooks (``notebooks/NN_*.ipynb``) without running them again.
    ``_static/mathjax``), so no page loads anything from another host;
 
 3. runs ``jupyter-book build`` with Sphinx warnings as errors (a broken cross-reference, a
-   missing file, bad cell metadata fail the build), and moves the HTML to ``build/book/``;
+   missing file, bad cell metadata fail the build) into ``build/book-work/``;
 
-4. checks the built pages: no ``<script>``, ``<link>``, ``<img>``, ``<iframe>``, ... and no CSS
-   ``url(...)`` may point to another host (links to papers in the text are fine: nothing loads
-   them), and every ``<img>`` has alt text in words (not empty, not a file name).
+4. checks the built pages there: no ``<script>``, ``<link>``, ``<img>``, ``<iframe>``, ... and no
+   CSS ``url(...)`` may point to another host (links to papers in the text are fine: nothing
+   loads them), a page has one ``<h1>``, and every ``<img>`` has alt text in words (not empty,
+   not a file name). Only then does the site replace ``build/book/`` (a failed build leaves the
+   book before it in place). ``--output DIR`` replaces only a book built before (or an empty
+   folder), never the repository or a folder holding it.
+
+A lesson that was never run (a code cell with neither outputs nor an execution count) fails at
+staging, naming the notebook and the cell: ``make notebooks NB=...`` runs it.
 
 Every figure needs alt text that says what it shows. myst-nb reads it from the code cell's
 metadata, ``{"mystnb": {"image": {"alt": "..."}}}`` (one text for every picture the cell
@@ -76,7 +82,7 @@ from nbconvert.exporters import NotebookExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import build_student  # noqa: E402 (a sibling script, not a package)
-from strip_notebook import JPEG_AT_MOST, WIDGET_VIEW, to_jpeg  # noqa: E402
+from strip_notebook import JPEG_AT_MOST, THIS_MACHINE, WIDGET_VIEW, to_jpeg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -194,6 +200,17 @@ def shift_headings(lines: list[str], offset: int) -> list[str]:
                 line = "#" * level + heading.group(2)
         out.append(line)
     return out
+
+
+# ``<!-- book: learners -->TEXT<!-- book: instructors -->TEXT<!-- book: end -->``: the first
+# text in the learners' edition, the second in the instructors'.
+EDITION_TEXT = re.compile(r"<!--\s*book:\s*learners\s*-->(.*?)<!--\s*book:\s*instructors\s*-->"
+                          r"(.*?)<!--\s*book:\s*end\s*-->", re.DOTALL)
+
+
+def edition_text(page: str, instructor: bool) -> str:
+    """``page`` with each learners/instructors pair of texts reduced to this edition's."""
+    return EDITION_TEXT.sub(lambda m: m.group(2 if instructor else 1), page)
 
 
 PLACEHOLDER = re.compile(r"<!--\s*book:\s*(readme|readme-body)\s+\"([^\"]+)\"\s*-->")
@@ -396,6 +413,7 @@ def stage(source: Path, *, instructor: bool, notebooks: list[Path], mathjax: Pat
                if instructor else "")
     for page in sorted(source.glob("*.md")):
         text = page.read_text(encoding="utf-8")
+        text = edition_text(text, instructor)
         text = expand_readme(text, sections, page.name, used)
         text = text.replace("<!-- book: lessons -->", lesson_lines(readme, notebooks))
         text = text.replace("<!-- book: edition -->", edition)
@@ -407,6 +425,11 @@ def stage(source: Path, *, instructor: bool, notebooks: list[Path], mathjax: Pat
 
     pictures = json.loads(WIDGET_INDEX.read_text()) if WIDGET_INDEX.is_file() else {}
     alt_missing: list[str] = []
+    not_run = [line for path in notebooks
+               for line in unexecuted(nbformat.read(path, as_version=4), path)]
+    if not_run:
+        raise BookError("lessons not executed (the book shows the committed outputs, it runs "
+                        "nothing):\n  " + "\n  ".join(not_run))
     for path in notebooks:
         notebook = nbformat.read(path, as_version=4)
         if not instructor:
@@ -418,6 +441,22 @@ def stage(source: Path, *, instructor: bool, notebooks: list[Path], mathjax: Pat
 
     copy_mathjax(source / "_mathjax", mathjax)  # (served as _static/mathjax: book/_ext)
     return {"alt_missing": alt_missing}
+
+
+def unexecuted(notebook: nbformat.NotebookNode, path: Path) -> list[str]:
+    """What of ``notebook`` was never run: the whole notebook (no code cell has outputs or an
+    execution count) or each code cell with neither. A cell with no code, or tagged
+    ``this-machine`` (its outputs are not saved), need not have them."""
+    cells = [(i, c) for i, c in enumerate(notebook.cells)
+             if c.cell_type == "code" and c.source.strip()
+             and THIS_MACHINE not in c.metadata.get("tags", [])]
+    missing = [i for i, c in cells if c.get("execution_count") is None and not c.outputs]
+    fix = f"run `make notebooks NB={path.name}`"
+    if cells and len(missing) == len(cells):
+        return [f"{shown_path(path)} was never run (no code cell has outputs or an execution "
+                f"count): {fix}"]
+    return [f"{shown_path(path)} {describe_cell(notebook, i)} was not run (no outputs, no "
+            f"execution count): {fix}" for i in missing]
 
 
 def shown_path(path: Path) -> str:
@@ -559,12 +598,85 @@ def images_without_alt(site: Path) -> list[str]:
     return found
 
 
+ARTICLE = re.compile(r"<article\b[^>]*\bclass=\"[^\"]*\bbd-article\b[^>]*>(.*?)</article>",
+                     re.DOTALL | re.IGNORECASE)
+
+
+def extra_titles(site: Path) -> list[str]:
+    """Each ``page: N h1`` of ``site`` whose article (``article.bd-article``, not the theme's
+    print-only header) has more than one ``<h1>``: a second ``# Title`` in a lesson."""
+    found = []
+    for path in sorted(site.rglob("*.html")):
+        article = ARTICLE.search(path.read_text(encoding="utf-8", errors="replace"))
+        count = len(re.findall(r"<h1\b", article.group(1), re.IGNORECASE)) if article else 0
+        if count > 1:
+            found.append(f"{path.relative_to(site)}: {count} h1")
+    return found
+
+
+# A file the build writes into the site it makes: --output replaces only a folder holding it (or
+# Sphinx's .buildinfo), that is, a book built before.
+SITE_MARKER = ".xai-tutorial-book"
+
+
+def check_output(output: Path) -> None:
+    """Refuse an ``output`` that is not safe to replace: the repository, a folder holding it, a
+    file, or a folder with files that is not a book built before. Make its parent folder."""
+    resolved = output.resolve()
+    if resolved == ROOT or ROOT.is_relative_to(resolved):
+        raise BookError(f"--output {output}: that is the repository or a folder holding it; "
+                        "the build replaces its output folder")
+    if resolved in (BUILD.resolve(), BOOK.resolve()):
+        raise BookError(f"--output {output}: give a folder of its own (e.g. build/book)")
+    if resolved.exists():
+        if not resolved.is_dir():
+            raise BookError(f"--output {output} is a file, not a folder")
+        if any(resolved.iterdir()) and not ((resolved / SITE_MARKER).is_file()
+                                            or (resolved / ".buildinfo").is_file()):
+            raise BookError(f"--output {output} holds files and is no book built before (no "
+                            f"{SITE_MARKER} or .buildinfo): the build would delete them; give a "
+                            "new or empty folder")
+    resolved.parent.mkdir(parents=True, exist_ok=True)
+
+
+def check_site(site: Path, require_alt_text: bool) -> None:
+    """The checks of the built pages in ``site`` (before it replaces the output)."""
+    leaks = external_loads(site)
+    if leaks:
+        raise BookError("pages load from other hosts:\n  " + "\n  ".join(leaks))
+    titles = extra_titles(site)
+    if titles:
+        raise BookError("pages with more than one title (h1; a lesson has one `# Title`, its "
+                        "sections `##`):\n  " + "\n  ".join(titles))
+    unlabelled = images_without_alt(site)
+    if unlabelled:
+        message = alt_text_failure(unlabelled, ("picture of the built pages is",
+                                                "pictures of the built pages are"))
+        if require_alt_text:
+            raise BookError(message)
+        print(f"note: {message}")
+
+
+def replace_site(site: Path, output: Path) -> None:
+    """Move the checked ``site`` to ``output``, replacing a book built there before."""
+    (site / SITE_MARKER).write_text("Built by scripts/build_book.py; the next build replaces "
+                                    "this folder.\n", encoding="utf-8")
+    old = output.with_name(output.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if output.exists():
+        output.rename(old)
+    shutil.move(str(site), str(output))
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def build(instructor: bool, *, output: Path | None, require_alt_text: bool, stage_only: bool,
           mathjax: Path, notebooks: list[Path]) -> int:
     start = time.perf_counter()
     name = "book-instructor" if instructor else "book"
     output = output or BUILD / name
     source, work = BUILD / f"{name}-src", BUILD / f"{name}-work"
+    if not stage_only:
+        check_output(output)
     report: list[str] = []
     staged = stage(source, instructor=instructor, notebooks=notebooks, mathjax=mathjax,
                    report=report)
@@ -581,18 +693,13 @@ def build(instructor: bool, *, output: Path | None, require_alt_text: bool, stag
         return 0
     shutil.rmtree(work, ignore_errors=True)
     jupyter_book(source, work)
-    shutil.rmtree(output, ignore_errors=True)
-    (work / "_build" / "html").rename(output)
-    leaks = external_loads(output)
-    if leaks:
-        raise BookError("pages load from other hosts:\n  " + "\n  ".join(leaks))
-    unlabelled = images_without_alt(output)
-    if unlabelled:
-        message = alt_text_failure(unlabelled, ("picture of the built pages is",
-                                                "pictures of the built pages are"))
-        if require_alt_text:
-            raise BookError(message)
-        print(f"note: {message}")
+    site = work / "_build" / "html"
+    try:
+        check_site(site, require_alt_text)
+    except BookError as exc:
+        raise BookError(f"{exc}\n(the pages stay in {os.path.relpath(site)}; "
+                        f"{os.path.relpath(output)} is unchanged)") from exc
+    replace_site(site, output)
     pages = len(list(output.glob("*.html")))
     print(f"built {output} ({pages} pages, {time.perf_counter() - start:.1f} s); "
           f"read it with: python -m http.server -d {os.path.relpath(output)}")
