@@ -72,6 +72,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -159,20 +160,10 @@ def readme_sections(readme: str) -> dict[str, tuple[int, list[str]]]:
     heading of the same or a higher level). Lines inside fenced code blocks are never headings."""
     lines = readme.splitlines()
     headings: list[tuple[int, int, str]] = []  # (line number, level, text)
-    fence = None
-    for number, line in enumerate(lines):
-        stripped = line.lstrip()
-        marker = re.match(r"(`{3,}|~{3,})", stripped)
-        if marker:
-            if fence is None:
-                fence = marker.group(1)[0] * len(marker.group(1))
-            elif stripped.startswith(fence) and not stripped[len(fence):].strip():
-                fence = None
-            continue
-        if fence is None:
-            heading = re.match(r"(#{1,6})\s+(.*?)\s*#*\s*$", line)
-            if heading:
-                headings.append((number, len(heading.group(1)), heading.group(2)))
+    for number, (line, code) in enumerate(in_code(lines)):
+        heading = None if code else re.match(r"(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        if heading:
+            headings.append((number, len(heading.group(1)), heading.group(2)))
     sections = {}
     for index, (number, level, text) in enumerate(headings):
         end = next((n for n, lv, _ in headings[index + 1:] if lv <= level), len(lines))
@@ -180,9 +171,10 @@ def readme_sections(readme: str) -> dict[str, tuple[int, list[str]]]:
     return sections
 
 
-def shift_headings(lines: list[str], offset: int) -> list[str]:
-    """``lines`` with every Markdown heading (outside code fences) moved ``offset`` levels."""
-    out, fence = [], None
+def in_code(lines: list[str]) -> Iterator[tuple[str, bool]]:
+    """``(line, code)`` for each line: ``code`` is true for a code fence's own lines (``` or ~~~)
+    and every line between an opening fence and the fence that closes it."""
+    fence = None
     for line in lines:
         stripped = line.lstrip()
         marker = re.match(r"(`{3,}|~{3,})", stripped)
@@ -191,7 +183,16 @@ def shift_headings(lines: list[str], offset: int) -> list[str]:
                 fence = marker.group(1)[0] * len(marker.group(1))
             elif stripped.startswith(fence) and not stripped[len(fence):].strip():
                 fence = None
-        elif fence is None:
+            yield line, True
+        else:
+            yield line, fence is not None
+
+
+def shift_headings(lines: list[str], offset: int) -> list[str]:
+    """``lines`` with every Markdown heading (outside code fences) moved ``offset`` levels."""
+    out = []
+    for line, code in in_code(lines):
+        if not code:
             heading = re.match(r"(#{1,6})(\s.*)", line)
             if heading:
                 level = len(heading.group(1)) + offset
