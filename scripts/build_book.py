@@ -627,7 +627,7 @@ def check_output(output: Path) -> None:
     if resolved == ROOT or ROOT.is_relative_to(resolved):
         raise BookError(f"--output {output}: that is the repository or a folder holding it; "
                         "the build replaces its output folder")
-    if resolved in (BUILD.resolve(), BOOK.resolve()):
+    if resolved in {folder.resolve() for folder in (BUILD, BOOK, ROOT / "build", ROOT / "book")}:
         raise BookError(f"--output {output}: give a folder of its own (e.g. build/book)")
     if resolved.exists():
         if not resolved.is_dir():
